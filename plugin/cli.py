@@ -1,0 +1,180 @@
+"""The ``salescoach`` command line. Areas contribute subcommands through ``SUBCOMMANDS``."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import click
+
+from plugin.settings import SettingsError, load_settings
+
+# name -> "module:attribute" of a click command, loaded only when used (fast --help).
+SUBCOMMANDS: dict[str, str] = {
+    "db": "plugin.cli:db_group",
+    "seed": "plugin.cli:seed_cmd",
+    "serve": "plugin.cli:serve_cmd",
+    "run": "plugin.cli:run_cmd",
+}
+
+
+class LazyGroup(click.Group):
+    """Loads each subcommand's module on first use so ``salescoach --help`` stays instant."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(SUBCOMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        spec = SUBCOMMANDS.get(cmd_name)
+        if spec is None:
+            return None
+        module, attr = spec.split(":")
+        cmd = getattr(importlib.import_module(module), attr)
+        if not isinstance(cmd, click.Command):
+            raise click.ClickException(f"{spec} is not a click command")
+        return cmd
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="salescoach")
+def main() -> None:
+    """Sales Coach: live call coaching, practice with a simulated buyer, post-call reports.
+
+    Settings come from SALESCOACH_* environment variables and instance/salescoach.env;
+    with none set everything runs locally (SQLite, local speech and text engines, the
+    bundled CRM sandbox).
+    """
+
+
+def settings_or_exit(**overrides: Any) -> Any:
+    try:
+        return load_settings(overrides or None)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group("db")
+def db_group() -> None:
+    """Database migrations (Alembic)."""
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="heads", show_default=True, help="target revision")
+def db_upgrade(revision: str) -> None:
+    """Migrate the configured database up to REVISION."""
+    from plugin import migrate
+
+    settings = settings_or_exit()
+    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(settings.database_url, revision)
+    click.echo(f"database at {_safe_url(settings.database_url)} is at {revision}")
+
+
+@db_group.command("downgrade")
+@click.option("--revision", default="base", show_default=True, help="target revision")
+@click.confirmation_option(prompt="Downgrading drops tables and their data. Continue?")
+def db_downgrade(revision: str) -> None:
+    """Migrate the configured database down to REVISION (drops data)."""
+    from plugin import migrate
+
+    migrate.downgrade(settings_or_exit().database_url, revision)
+    click.echo(f"downgraded to {revision}")
+
+
+@click.command("seed")
+def seed_cmd() -> None:
+    """Create the demo tenant, its rep and its default playbook (idempotent)."""
+    from plugin.seed import seed_demo
+
+    settings = settings_or_exit()
+    click.echo(seed_demo(settings))
+
+
+@click.command("serve")
+@click.option("--host", default=None, help="bind address [default: SALESCOACH_HOST]")
+@click.option("--port", type=int, default=None, help="port [default: SALESCOACH_PORT]")
+@click.option("--threads", type=int, default=64, show_default=True,
+              help="worker threads (each live call holds one WebSocket)")
+def serve_cmd(host: str | None, port: int | None, threads: int) -> None:
+    """Serve the web app and its WebSockets with gunicorn (one process, many threads)."""
+    settings = settings_or_exit()
+    bind = f"{host or settings.host}:{port or settings.port}"
+    # One process: a live call's state and its WebSocket live in the same process.
+    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--worker-class", "gthread",
+                               "--workers", "1", "--threads", str(threads), "--bind", bind,
+                               "--timeout", "120", "--graceful-timeout", "10",
+                               "--access-logfile", "-", "plugin.wsgi:app"])
+
+
+# Background processes `salescoach run` starts beside the web server, if their area exists:
+# (label, subcommand argv, module that must be importable).
+RUN_SIDECARS: list[tuple[str, list[str], str]] = [
+    ("crm sandbox", ["sandbox", "serve"], "plugin.sandbox"),
+    ("worker", ["worker"], "workers.celery_app"),
+]
+
+
+@click.command("run")
+def run_cmd() -> None:
+    """Migrate, seed the demo and serve everything: web, worker and CRM sandbox."""
+    settings = settings_or_exit()
+    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    from plugin import migrate
+    from plugin.seed import seed_demo
+
+    migrate.upgrade(settings.database_url)
+    click.echo(seed_demo(settings))
+    procs: list[subprocess.Popen[bytes]] = []
+    exe = [sys.executable, "-m", "plugin.cli"]
+    for label, argv, module in RUN_SIDECARS:
+        if importlib.util.find_spec(module.split(".")[0]) and _importable(module):
+            click.echo(f"starting {label}: salescoach {' '.join(argv)}")
+            procs.append(subprocess.Popen(exe + argv))
+    web = subprocess.Popen(exe + ["serve"])
+    procs.append(web)
+    click.secho(f"\nSales Coach is up: {settings.public_base_url}/demo  (Ctrl-C stops)\n", bold=True)
+
+    def stop(*_: Any) -> None:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while True:
+        for p in procs:
+            if p.poll() is not None:
+                click.echo(f"a process exited with {p.returncode}: {p.args}", err=True)
+                stop()
+        time.sleep(1)
+
+
+def _importable(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
+def _safe_url(url: str) -> str:
+    """URL without its password, for messages."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+if __name__ == "__main__":
+    main()

