@@ -25,10 +25,12 @@ def create_app(overrides: dict[str, Any] | None = None, settings: Settings | Non
         JSON_SORT_KEYS=False,
         TESTING=settings.env == "test",
     )
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     db.init_app(app)
-    app.extensions["salescoach.signer"] = SessionSigner(app.config["SECRET_KEY"], settings.session_ttl_s)
+    app.extensions["salescoach.signer"] = SessionSigner(app.config["SECRET_KEY"],
+                                                        settings.session_ttl_s)
     app.extensions["salescoach.secrets"] = SecretBox(encryption_key(settings))
 
     from plugin.web import init_app as init_web
@@ -38,4 +40,4 @@ def create_app(overrides: dict[str, Any] | None = None, settings: Settings | Non
 
 
 def settings_of(app: Flask) -> Settings:
-    return app.config["SETTINGS"]  # type: ignore[no-any-return]
+    return app.config["SETTINGS"]

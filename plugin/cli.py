@@ -137,7 +137,8 @@ def run_cmd() -> None:
             procs.append(subprocess.Popen(exe + argv))
     web = subprocess.Popen(exe + ["serve"])
     procs.append(web)
-    click.secho(f"\nSales Coach is up: {settings.public_base_url}/demo  (Ctrl-C stops)\n", bold=True)
+    click.secho(f"\nSales Coach is up: {settings.public_base_url}/demo  (Ctrl-C stops)\n",
+                bold=True)
 
     def stop(*_: Any) -> None:
         for p in procs:
@@ -155,7 +156,7 @@ def run_cmd() -> None:
     while True:
         for p in procs:
             if p.poll() is not None:
-                click.echo(f"a process exited with {p.returncode}: {p.args}", err=True)
+                click.echo(f"a process exited with {p.returncode}: {p.args!r}", err=True)
                 stop()
         time.sleep(1)
 

@@ -92,4 +92,4 @@ def request_session() -> Session:
 
     if "db_session" not in g:
         g.db_session = db.session()
-    return g.db_session  # type: ignore[no-any-return]
+    return g.db_session

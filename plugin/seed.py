@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import select
 
 from plugin.db import db
@@ -32,4 +34,4 @@ def seed_demo(settings: Settings) -> str:
 
 
 # Other areas' seeders (e.g. demo calls), each ``fn(settings) -> None``; one line per area.
-SEED_HOOKS: list = []  # type: ignore[type-arg]
+SEED_HOOKS: list[Callable[[Settings], None]] = []

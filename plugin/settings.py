@@ -30,8 +30,9 @@ class Settings(BaseSettings):
 
     # Where runtime state lives (SQLite file, broker folders, uploads, keys).
     instance_path: Path = DEFAULT_INSTANCE
-    secret_key: str = Field(default="", description="signs sessions; generated into the instance folder if empty")
-    encryption_key: str = Field(default="", description="Fernet key for secrets at rest; generated if empty")
+    # Empty: generated once into the instance folder.
+    secret_key: str = Field(default="", description="signs sessions")
+    encryption_key: str = Field(default="", description="Fernet key for secrets at rest")
     env: Literal["development", "production", "test"] = "development"
 
     database_url: str = ""  # empty: sqlite:///<instance>/salescoach.db
@@ -139,12 +140,11 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
     Precedence (last wins): defaults < ``<instance>/salescoach.env`` < environment < overrides.
     """
     overrides = dict(overrides or {})
-    instance = Path(
-        overrides.get("instance_path") or os.environ.get(ENV_PREFIX + "INSTANCE_PATH") or DEFAULT_INSTANCE
-    )
+    instance = Path(overrides.get("instance_path")
+                    or os.environ.get(ENV_PREFIX + "INSTANCE_PATH") or DEFAULT_INSTANCE)
     file_values = _read_env_file(instance / "salescoach.env")
     env_keys = {k[len(ENV_PREFIX):].lower() for k in os.environ if k.upper().startswith(ENV_PREFIX)}
-    init = {k: v for k, v in file_values.items() if k not in env_keys}
+    init: dict[str, Any] = {k: v for k, v in file_values.items() if k not in env_keys}
     init.update(overrides)
     init.setdefault("instance_path", instance)
     try:

@@ -17,7 +17,8 @@ class Call(TenantScoped, Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     record_id: Mapped[str] = mapped_column(String(64), default="")  # CRM record (contact, lead…)
     record_type: Mapped[str] = mapped_column(String(32), default="")
-    source: Mapped[str] = mapped_column(String(16), default="panel")  # panel|twilio|recording|replay
+    # panel | twilio | recording | replay
+    source: Mapped[str] = mapped_column(String(16), default="panel")
     direction: Mapped[str] = mapped_column(String(16), default="outbound")
     status: Mapped[str] = mapped_column(String(16), default="live")  # live|ended|analysed|failed
     title: Mapped[str] = mapped_column(String(255), default="")

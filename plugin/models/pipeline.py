@@ -45,7 +45,8 @@ class OutboxItem(TenantScoped, Base):
     kind: Mapped[str] = mapped_column(String(32), default="call_activity")
     crm: Mapped[str] = mapped_column(String(16))  # salesforce | hubspot
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sending|done|failed
+    # pending | sending | done | failed
+    status: Mapped[str] = mapped_column(String(16), default="pending")
     crm_id: Mapped[str] = mapped_column(String(64), default="")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")

@@ -19,7 +19,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def signer() -> SessionSigner:
-    return current_app.extensions["salescoach.signer"]  # type: ignore[no-any-return]
+    return current_app.extensions["salescoach.signer"]
 
 
 def token_from_request() -> str:
@@ -54,7 +54,7 @@ def current_identity() -> Identity:
     identity = g.get("identity")
     if identity is None:
         raise ApiError(401, "unauthorized", "missing session token")
-    return identity  # type: ignore[no-any-return]
+    return identity
 
 
 def issue_token(identity: Identity) -> str:

@@ -52,4 +52,6 @@ def init_app(app: Flask) -> None:
 
 
 def _wants_json() -> bool:
-    return request.path.startswith(("/api/", "/hubspot/")) or request.accept_mimetypes.best == "application/json"
+    if request.path.startswith(("/api/", "/hubspot/", "/sf/")):
+        return True
+    return request.accept_mimetypes.best == "application/json"

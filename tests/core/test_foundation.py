@@ -37,7 +37,8 @@ def test_migrations_go_up_and_down_cleanly(tmp_path: Any) -> None:
     url = f"sqlite:///{tmp_path / 'm.db'}"
     migrate.upgrade(url)
     engine = create_engine(url)
-    assert {"tenants", "calls", "turns", "nudges", "outbox"} <= set(inspect(engine).get_table_names())
+    tables = set(inspect(engine).get_table_names())
+    assert {"tenants", "calls", "turns", "nudges", "outbox"} <= tables
     assert not migrate.pending(url)
     migrate.downgrade(url)
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
