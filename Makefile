@@ -10,7 +10,7 @@ export SALESCOACH_TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5
 export SALESCOACH_TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
 endif
 
-.PHONY: run test install install-dev install-browser install-npm lint bench clean help
+.PHONY: run test test-widgets install install-dev install-browser install-npm lint bench clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
