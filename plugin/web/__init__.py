@@ -12,6 +12,8 @@ from plugin.web import errors
 BLUEPRINTS: list[str] = [
     "plugin.web.core:bp",
     "plugin.web.panel:bp",
+    "plugin.web.canvas:bp",
+    "plugin.web.hubspot_card:bp",
 ]
 
 

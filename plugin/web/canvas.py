@@ -1,0 +1,132 @@
+"""Salesforce entry points: the canvas ``signed_request`` and the Apex widget callout.
+
+``POST /sf/canvas`` verifies the canvas envelope and opens the coach panel bound to tenant
+``sf:<orgId>``, the user and the record on screen. ``POST /sf/widget/context`` answers the
+LWC's Apex callout (``X-SalesCoach-Signature``) with the widget context JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, redirect, render_template, request
+from sqlalchemy.orm import Session
+
+from plugin.crm_auth import SignatureError, verify_apex_callout, verify_canvas_request
+from plugin.db import request_session
+from plugin.web.auth import issue_token
+from plugin.web.crm_common import (
+    bind_user,
+    check_id,
+    connect_url,
+    crm_app,
+    identity_for,
+    is_connected,
+    not_connected_message,
+    settings,
+    tenant_id_for,
+    widget_context_for,
+)
+from plugin.web.errors import ApiError
+
+bp = Blueprint("canvas", __name__, template_folder="templates")
+
+SIGNATURE_HEADER = "X-SalesCoach-Signature"
+MAX_BODY = 64 * 1024
+
+
+def _consumer_secret() -> str:
+    try:
+        return crm_app(settings(), "salesforce").client_secret
+    except ApiError:
+        return ""
+
+
+def _wants_html() -> bool:
+    return request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
+
+
+def _canvas_error(status: int, code: str, reason: str) -> Any:
+    if _wants_html():
+        return render_template("canvas_error.html", reason=reason, code=code), status
+    raise ApiError(status, code, reason)
+
+
+def _record_of(envelope: dict[str, Any]) -> tuple[str, str]:
+    """(record id, object type) from ``context.environment.record`` or its parameters."""
+    env = (envelope.get("context") or {}).get("environment") or {}
+    record = env.get("record") or {}
+    params = env.get("parameters") or {}
+    if not isinstance(record, dict):
+        record = {}
+    if not isinstance(params, dict):
+        params = {}
+    record_id = record.get("Id") or params.get("recordId") or ""
+    record_type = ((record.get("attributes") or {}).get("type") or params.get("objectApiName")
+                   or params.get("recordType") or "")
+    return str(record_id), str(record_type)
+
+
+@bp.post("/sf/canvas")
+def canvas() -> Any:
+    """Verify the canvas signed request, then open the panel (with a banner if not connected)."""
+    try:
+        envelope = verify_canvas_request(request.form.get("signed_request", ""),
+                                         _consumer_secret())
+    except SignatureError as exc:
+        return _canvas_error(401, "invalid_signed_request", exc.reason)
+    context: dict[str, Any] = envelope.get("context") or {}
+    if not isinstance(context, dict):
+        return _canvas_error(400, "invalid_request", "context must be an object")
+    org = context.get("organization") or {}
+    user = context.get("user") or {}
+    if not isinstance(org, dict) or not isinstance(user, dict):
+        return _canvas_error(400, "invalid_request", "context.organization/user must be objects")
+    try:
+        org_id = check_id(org.get("organizationId"), "context.organization.organizationId")
+        user_id = check_id(user.get("userId") or envelope.get("userId"), "context.user.userId")
+        record_id, record_type = _record_of(envelope)
+        record_id = check_id(record_id, "record Id", required=False)
+        record_type = check_id(record_type, "record type", required=False)
+    except ApiError as exc:
+        return _canvas_error(exc.status, exc.code, exc.message)
+    session: Session = request_session()
+    tenant = tenant_id_for("salesforce", org_id)
+    row = bind_user(session, tenant, "salesforce", str(org.get("name") or ""), user_id,
+                    str(user.get("fullName") or user.get("userName") or ""),
+                    str(user.get("email") or ""))
+    identity = identity_for(row, record_id, record_type)
+    connected = is_connected(session, tenant, "salesforce")
+    session.commit()
+    token = issue_token(identity)
+    url = f"{settings().public_base_url}/panel/live?t={token}"
+    if connected:
+        return redirect(url, code=303)
+    admin_url = f"{settings().public_base_url}/admin?t={token}" if identity.role == "admin" else ""
+    return render_template("canvas_connect.html", panel_url=url, admin_url=admin_url,
+                           message=not_connected_message("salesforce"),
+                           connect_url=connect_url("salesforce"))
+
+
+@bp.post("/sf/widget/context")
+def widget_context() -> Any:
+    """The Apex callout of the Salesforce LWC: verify the HMAC header, answer the context."""
+    raw = request.get_data(cache=True)
+    if len(raw) > MAX_BODY:
+        raise ApiError(413, "too_large", f"body larger than {MAX_BODY} bytes")
+    try:
+        body = verify_apex_callout(raw, request.headers.get(SIGNATURE_HEADER),
+                                   _consumer_secret())
+    except SignatureError as exc:
+        raise ApiError(401, "invalid_signature", exc.reason) from None
+    org_id = check_id(body.get("orgId"), "orgId")
+    user_id = check_id(body.get("userId"), "userId")
+    record_id = check_id(body.get("recordId"), "recordId", required=False)
+    record_type = check_id(body.get("objectApiName"), "objectApiName", required=False)
+    session: Session = request_session()
+    tenant = tenant_id_for("salesforce", org_id)
+    row = bind_user(session, tenant, "salesforce", "", user_id)
+    identity = identity_for(row, record_id, record_type)
+    ctx = widget_context_for(session, identity, "salesforce")
+    session.commit()
+    return jsonify(ctx)
