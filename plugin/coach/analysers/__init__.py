@@ -1,0 +1,1 @@
+"""One small module per thing the coach measures; the session wires them together."""

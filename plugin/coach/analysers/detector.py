@@ -1,0 +1,207 @@
+"""Moment detection that generalises to paraphrases: keyword rules + nearest prototypes.
+
+Every playbook example (objection types, buying signals, next steps, acknowledgements,
+checklist items, and ``not_objections`` as negative prototypes) is encoded once per playbook
+and cached. A turn is split into a few sentence units, encoded in one batch, and compared
+with all prototypes in one matrix product. A label wins when its nearest prototype is above
+the playbook's calibrated threshold and beats the nearest negative prototype by a margin;
+a keyword rule adds a fixed bonus, so "sounds great, but the price is above our budget" is a
+price objection whatever its (positive) sentiment.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from plugin.coach.analysers.mentions import mask_competitors
+from plugin.coach.playbook import Playbook
+from plugin.coach.text import any_match, clip_words, normalise, sentences
+from plugin.nlp.embeddings import Embedder
+
+RULE_BONUS = 0.30
+MAX_UNITS = 4
+UNIT_WORDS = 40
+
+
+@dataclass(slots=True)
+class Detection:
+    """What the semantic detector found in one utterance."""
+
+    objection: str | None = None
+    objection_confidence: float = 0.0
+    objection_source: str = ""
+    objection_scores: dict[str, float] = field(default_factory=dict)
+    buying_signal: float = 0.0  # confidence, 0 = none
+    buying_source: str = ""
+    next_step: float = 0.0
+    next_step_source: str = ""
+    acknowledges: bool = False
+    ack_source: str = ""
+    checklist: dict[str, str] = field(default_factory=dict)  # item id -> source
+    vector: np.ndarray | None = None  # mean of the unit vectors (for answer relevance)
+
+
+class Prototypes:
+    """A playbook's example phrases encoded once, grouped by label."""
+
+    def __init__(self, pb: Playbook, embedder: Embedder) -> None:
+        groups: dict[str, list[str]] = {}
+        for name, obj in pb.objections.items():
+            groups[f"objection:{name}"] = list(obj.examples)
+        groups["none"] = list(pb.not_objections)
+        groups["buying_signal"] = list(pb.buying_signals.examples)
+        groups["next_step"] = list(pb.next_steps.examples)
+        groups["ack"] = list(pb.acknowledgements.examples)
+        for item in pb.checklist:
+            groups[f"checklist:{item.id}"] = list(item.examples)
+        self.labels: list[str] = []
+        texts: list[str] = []
+        for label, examples in groups.items():
+            for ex in examples:
+                self.labels.append(label)
+                texts.append(mask_competitors(ex, pb))
+        self.matrix = embedder.encode(texts) if texts else np.zeros((0, 384), np.float32)
+        self.index: dict[str, np.ndarray] = {
+            label: np.array([i for i, lab in enumerate(self.labels) if lab == label], dtype=int)
+            for label in groups
+        }
+
+    def best(self, sims: np.ndarray, label: str) -> np.ndarray:
+        """Per unit, the highest similarity to any prototype of ``label`` (0 if none)."""
+        idx = self.index.get(label)
+        if idx is None or idx.size == 0:
+            return np.zeros(sims.shape[0], dtype=np.float32)
+        return np.asarray(sims[:, idx].max(axis=1))
+
+
+_CACHE: dict[int, tuple[Playbook, Prototypes]] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def prototypes_for(pb: Playbook, embedder: Embedder) -> Prototypes:
+    """Cached prototype encodings per playbook object (playbooks are immutable)."""
+    key = id(pb)
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0] is pb:
+        return hit[1]
+    with _CACHE_LOCK:
+        protos = Prototypes(pb, embedder)
+        if len(_CACHE) >= 32:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = (pb, protos)
+        return protos
+
+
+def units(text: str) -> list[str]:
+    """The sentence units to embed: up to MAX_UNITS, each clipped to UNIT_WORDS words."""
+    sents = sentences(text) or [text]
+    if len(sents) > MAX_UNITS:  # keep the first and the last ones: openers and asks
+        sents = sents[: MAX_UNITS - 1] + sents[-1:]
+    return [clip_words(s, UNIT_WORDS) for s in sents]
+
+
+def _rule_objections(pb: Playbook, t: str) -> dict[str, str]:
+    out = {}
+    for name, obj in pb.objections.items():
+        hit = any_match(obj.keywords, t)
+        if hit:
+            out[name] = hit
+    return out
+
+
+class Detector:
+    """Rules always; embeddings when an embedder is given."""
+
+    def __init__(self, pb: Playbook, embedder: Embedder | None) -> None:
+        self.pb = pb
+        self.embedder = embedder
+        self.protos = prototypes_for(pb, embedder) if embedder is not None else None
+
+    def detect(self, text: str, speaker: str, *, want_ack: bool = True) -> Detection:
+        pb, th = self.pb, self.pb.thresholds
+        t = normalise(text)
+        d = Detection()
+        sims: np.ndarray | None = None
+        us: list[str] = []
+        if self.protos is not None and self.embedder is not None and t:
+            us = units(mask_competitors(t, pb))
+            vecs = self.embedder.encode(us)
+            sims = vecs @ self.protos.matrix.T
+            mean = vecs.mean(axis=0)
+            d.vector = mean / max(float(np.linalg.norm(mean)), 1e-9)
+        p = self.protos
+
+        if speaker == "customer":
+            self._objection(d, t, sims)
+            rule_bs = any_match(pb.buying_signals.keywords, t)
+            emb_bs = 0.0
+            if sims is not None and p is not None:
+                bs = p.best(sims, "buying_signal")
+                rivals = np.maximum(p.best(sims, "none"), self._objection_max(sims))
+                ok = (bs >= th.moment_similarity) & (bs >= rivals + th.similarity_margin)
+                emb_bs = float(bs[ok].max()) if ok.any() else 0.0
+            if d.objection is None or rule_bs:
+                if rule_bs:
+                    d.buying_signal, d.buying_source = max(0.9, emb_bs), "rule"
+                elif emb_bs:
+                    d.buying_signal, d.buying_source = emb_bs, "embedding"
+
+        rule_ns = any_match(pb.next_steps.keywords, t)
+        if rule_ns:
+            d.next_step, d.next_step_source = 0.9, "rule"
+        elif sims is not None and p is not None:
+            ns = p.best(sims, "next_step")
+            rivals = np.maximum(p.best(sims, "none"), self._objection_max(sims))
+            ok = (ns >= th.moment_similarity) & (ns >= rivals + th.similarity_margin)
+            if ok.any():
+                d.next_step, d.next_step_source = float(ns[ok].max()), "embedding"
+
+        if speaker == "rep":
+            first = normalise((sentences(text) or [text])[0])
+            if any_match(pb.acknowledgements.keywords, first):
+                d.acknowledges, d.ack_source = True, "rule"
+            elif (want_ack and sims is not None and p is not None
+                  and float(p.best(sims[:1], "ack")[0]) >= th.moment_similarity):
+                d.acknowledges, d.ack_source = True, "embedding"
+        for item in pb.checklist:
+            if any_match(item.keywords, t):
+                d.checklist[item.id] = "rule"
+            elif speaker == "rep" and sims is not None and p is not None:
+                best = p.best(sims, f"checklist:{item.id}")
+                if float(best.max()) >= th.moment_similarity + 0.05:
+                    d.checklist[item.id] = "embedding"
+        return d
+
+    def _objection_max(self, sims: np.ndarray) -> np.ndarray:
+        assert self.protos is not None
+        return np.max(np.stack([self.protos.best(sims, f"objection:{n}")
+                                for n in self.pb.objections]), axis=0)
+
+    def _objection(self, d: Detection, t: str, sims: np.ndarray | None) -> None:
+        th = self.pb.thresholds
+        rules = _rule_objections(self.pb, t)
+        emb: dict[str, float] = {}
+        if sims is not None and self.protos is not None:
+            none = self.protos.best(sims, "none")
+            for name in self.pb.objections:
+                s = self.protos.best(sims, f"objection:{name}")
+                ok = s >= none + th.similarity_margin
+                emb[name] = float(s[ok].max()) if ok.any() else 0.0
+        scores = {n: emb.get(n, 0.0) + (RULE_BONUS if n in rules else 0.0)
+                  for n in self.pb.objections}
+        d.objection_scores = {n: round(v, 4) for n, v in scores.items()}
+        if not scores:
+            return
+        best = max(scores, key=lambda n: scores[n])
+        if best in rules:
+            d.objection = best
+            d.objection_confidence = round(min(1.0, max(0.9, emb.get(best, 0.0))), 3)
+            d.objection_source = "rule+embedding" if emb.get(best, 0) >= th.objection_similarity \
+                else "rule"
+        elif emb.get(best, 0.0) >= th.objection_similarity:
+            d.objection = best
+            d.objection_confidence = round(emb[best], 3)
+            d.objection_source = "embedding"
