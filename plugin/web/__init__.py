@@ -14,6 +14,8 @@ BLUEPRINTS: list[str] = [
     "plugin.web.panel:bp",
     "plugin.web.canvas:bp",
     "plugin.web.hubspot_card:bp",
+    "plugin.web.crm_oauth:bp",
+    "plugin.web.admin:bp",
 ]
 
 

@@ -1,0 +1,197 @@
+"""The admin page of a tenant: CRM connections, connect/disconnect, and the coaching playbook.
+
+``GET /admin?t=…`` (admin role) renders the page; playbook uploads are validated with
+``plugin.coach.load_playbook`` and a malformed YAML is shown back with its line and reason.
+JSON twins live under ``/api/v1/admin/…`` for scripts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, redirect, render_template, request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from plugin.db import request_session
+from plugin.models import CrmConnection, Playbook, Tenant, User, as_dict
+from plugin.security import Identity
+from plugin.tenancy import get_owned
+from plugin.web.auth import token_from_request
+from plugin.web.crm_common import KINDS, crm_app, settings
+from plugin.web.crm_oauth import admin_identity
+from plugin.web.errors import ApiError
+
+try:  # the contract's import path; the module path while the package is being assembled
+    from plugin.coach import PlaybookError, load_playbook
+except ImportError:  # pragma: no cover - depends on the coach package's __init__
+    from plugin.coach.playbook import PlaybookError, load_playbook
+
+bp = Blueprint("admin", __name__)
+
+MAX_PLAYBOOK_BYTES = 256 * 1024
+
+
+def _wants_html() -> bool:
+    return request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
+
+
+def _kinds_for(tenant_id: str) -> tuple[str, ...]:
+    """A Salesforce org connects Salesforce, a HubSpot portal HubSpot; demo tenants both."""
+    if tenant_id.startswith("sf:"):
+        return ("salesforce",)
+    if tenant_id.startswith("hs:"):
+        return ("hubspot",)
+    return KINDS
+
+
+def connections_of(session: Session, identity: Identity) -> list[dict[str, Any]]:
+    rows = {c.kind: c for c in session.scalars(
+        select(CrmConnection).where(CrmConnection.tenant_id == identity.tenant_id))}
+    out = []
+    for kind in _kinds_for(identity.tenant_id):
+        conn = rows.get(kind)
+        try:
+            source = crm_app(settings(), kind).source
+        except ApiError as exc:
+            source = f"unavailable: {exc.message}"
+        item: dict[str, Any] = {"kind": kind, "status": "not connected", "app": source}
+        if conn is not None:
+            item.update(as_dict(conn, "instance_url", "expires_at", "created_at"))
+            item["status"] = conn.status if conn.access_token_enc else "disconnected"
+            by = session.get(User, conn.connected_by) if conn.connected_by else None
+            item["connected_by"] = by.name if by is not None else ""
+        out.append(item)
+    return out
+
+
+def playbooks_of(session: Session, identity: Identity) -> tuple[list[dict[str, Any]], int | None]:
+    tenant = session.get(Tenant, identity.tenant_id)
+    active = tenant.playbook_id if tenant is not None else None
+    rows = session.scalars(select(Playbook).where(Playbook.tenant_id == identity.tenant_id)
+                           .order_by(Playbook.id)).all()
+    return [{**as_dict(p, "id", "name", "created_at"), "active": p.id == active}
+            for p in rows], active
+
+
+def _render(identity: Identity, status: int = 200, **extra: Any) -> Any:
+    session = request_session()
+    playbooks, active = playbooks_of(session, identity)
+    tenant = session.get(Tenant, identity.tenant_id)
+    return render_template(
+        "admin.html", identity=identity, token=token_from_request(),
+        tenant=tenant, connections=connections_of(session, identity), playbooks=playbooks,
+        active_playbook=active, connected=request.args.get("connected", ""),
+        disconnected=request.args.get("disconnected", ""), base=settings().public_base_url,
+        **extra), status
+
+
+def _page_identity() -> Identity | Any:
+    try:
+        return admin_identity()
+    except ApiError as exc:
+        if not _wants_html():
+            raise
+        return render_template("admin_error.html", reason=exc.message, code=exc.code), exc.status
+
+
+@bp.get("/admin")
+def page() -> Any:
+    """The admin page (HTML)."""
+    identity = _page_identity()
+    if not isinstance(identity, Identity):
+        return identity
+    return _render(identity)
+
+
+@bp.get("/api/v1/admin/connections")
+def api_connections() -> Any:
+    identity = admin_identity()
+    return jsonify(connections=connections_of(request_session(), identity))
+
+
+@bp.get("/api/v1/admin/playbooks")
+def api_playbooks() -> Any:
+    identity = admin_identity()
+    playbooks, active = playbooks_of(request_session(), identity)
+    return jsonify(playbooks=playbooks, active=active)
+
+
+def _uploaded_yaml() -> tuple[str, str]:
+    """(name, yaml text) from a multipart file ``playbook`` or the ``yaml_text`` field."""
+    upload = request.files.get("playbook")
+    name = (request.form.get("name") or "").strip()
+    if upload is not None and upload.filename:
+        raw = upload.read(MAX_PLAYBOOK_BYTES + 1)
+        name = name or upload.filename.rsplit(".", 1)[0]
+    else:
+        text = request.form.get("yaml_text")
+        if text is None and request.is_json:
+            body = request.get_json(silent=True) or {}
+            text, name = str(body.get("yaml_text") or ""), str(body.get("name") or name)
+        raw = (text or "").encode()
+    if not raw.strip():
+        raise ApiError(400, "invalid_playbook", "no playbook: upload a YAML file or paste it")
+    if len(raw) > MAX_PLAYBOOK_BYTES:
+        raise ApiError(413, "too_large", f"playbook larger than {MAX_PLAYBOOK_BYTES // 1024} KB")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "invalid_playbook", "playbook is not UTF-8 text") from None
+    return name[:255], text
+
+
+@bp.post("/admin/playbooks")
+def upload_playbook() -> Any:
+    """Validate and store a playbook (and make it active unless ``activate=0``)."""
+    identity = admin_identity()
+    try:
+        name, text = _uploaded_yaml()
+        try:
+            parsed = load_playbook(text)
+        except PlaybookError as exc:
+            raise ApiError(400, "invalid_playbook", str(exc), line=exc.line,
+                           reason=exc.reason) from None
+    except ApiError as exc:
+        if _wants_html():
+            return _render(identity, exc.status, upload_error=exc.message,
+                           upload_line=exc.details.get("line"), yaml_text=request.form.get(
+                               "yaml_text", ""))
+        raise
+    session = request_session()
+    name = name or str(getattr(parsed, "name", "") or "Playbook")
+    row = Playbook(tenant_id=identity.tenant_id, name=name, yaml_text=text)
+    session.add(row)
+    session.flush()
+    if request.form.get("activate", "1") != "0":
+        tenant = session.get(Tenant, identity.tenant_id)
+        if tenant is not None:
+            tenant.playbook_id = row.id
+    session.commit()
+    if _wants_html():
+        return redirect(f"/admin?t={token_from_request()}#playbooks", code=303)
+    return jsonify(id=row.id, name=row.name), 201
+
+
+@bp.post("/admin/playbooks/active")
+def choose_playbook() -> Any:
+    """Make one of the tenant's playbooks active (empty id: the shipped default)."""
+    identity = admin_identity()
+    raw = request.form.get("playbook_id")
+    if raw is None and request.is_json:
+        raw = str((request.get_json(silent=True) or {}).get("playbook_id") or "")
+    session = request_session()
+    tenant = session.get(Tenant, identity.tenant_id)
+    if tenant is None:
+        raise ApiError(404, "not_found", "tenant not found")
+    if raw:
+        if not raw.isdigit():
+            raise ApiError(400, "invalid_request", "playbook_id must be a number")
+        tenant.playbook_id = get_owned(session, Playbook, int(raw), identity.tenant_id,
+                                       "playbook").id
+    else:
+        tenant.playbook_id = None
+    session.commit()
+    if _wants_html():
+        return redirect(f"/admin?t={token_from_request()}#playbooks", code=303)
+    return jsonify(active=tenant.playbook_id)
