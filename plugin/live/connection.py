@@ -1,0 +1,236 @@
+"""One socket's conversation with the live pipeline, independent of the web framework.
+
+The WebSocket routes (``plugin/web/live_ws.py``) only move messages between the socket and a
+``Connection``. Outgoing events go through a bounded queue drained by a sender thread, so a
+slow client never stalls the STT pool; a client that falls more than ``OUT_QUEUE`` events
+behind is disconnected (it can resume).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from plugin.live import store
+from plugin.live.pipeline import LiveCall
+from plugin.live.registry import CallEnded, CallRegistry, ChannelMismatch
+from plugin.live.sources import (
+    AudioFrame,
+    AudioSource,
+    ControlFrame,
+    Frame,
+    MarkFrame,
+    SourceError,
+    StartFrame,
+    StopFrame,
+)
+from plugin.security import Identity, SessionError
+
+log = logging.getLogger(__name__)
+
+OUT_QUEUE = 2000
+DROPPABLE = {"partial", "metrics"}
+
+Verify = Callable[[str], Identity]
+
+
+class Connection:
+    """Feeds frames of one source into a live call and streams its events back."""
+
+    def __init__(self, *, source: AudioSource, send: Callable[[str], None],
+                 close: Callable[[int, str], None], registry: CallRegistry,
+                 identity: Identity | None = None, verify: Verify | None = None,
+                 resumable: bool = True) -> None:
+        self.source, self._send, self._close = source, send, close
+        self.registry = registry
+        self.identity, self._verify = identity, verify
+        self.resumable = resumable
+        self.call: LiveCall | None = None
+        self.watching: LiveCall | None = None
+        self.closed = False
+        self._out: queue.Queue[str | None] = queue.Queue(maxsize=OUT_QUEUE)
+        self._sender = threading.Thread(target=self._send_loop, daemon=True,
+                                        name=f"live-send-{source.name}")
+        self._sender.start()
+
+    # Outgoing -----------------------------------------------------------------------------
+    def send_event(self, event: dict[str, Any]) -> None:
+        """Queue an event for the client (a listener of the call)."""
+        if self.closed:
+            raise ConnectionError("connection closed")
+        try:
+            self._out.put_nowait(json.dumps(event))
+        except queue.Full:
+            if event.get("type") in DROPPABLE:
+                return
+            self.close(1013, "client too slow to receive events; reconnect to resume")
+            raise ConnectionError("client too slow") from None
+
+    def _send_loop(self) -> None:
+        while True:
+            item = self._out.get()
+            if item is None:
+                return
+            try:
+                self._send(item)
+            except Exception:  # noqa: BLE001 - the socket is gone
+                self.closed = True
+                return
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._out.put(None)
+        self._sender.join(timeout=5)
+        with contextlib.suppress(Exception):
+            self._close(code, reason)
+
+    # Incoming -----------------------------------------------------------------------------
+    def on_text(self, text: str) -> None:
+        try:
+            frames = self.source.parse_text(text)
+        except SourceError as exc:
+            self._source_error(exc)
+            return
+        self._handle(frames)
+
+    def on_binary(self, data: bytes) -> None:
+        try:
+            frames = self.source.parse_binary(data)
+        except SourceError as exc:
+            self._source_error(exc)
+            return
+        self._handle(frames)
+
+    def _source_error(self, exc: SourceError) -> None:
+        log.info("live %s input rejected: %s %s", self.source.name, exc.code, exc.message)
+        if self.source.name != "twilio":  # Twilio would ignore our JSON; the close says it
+            self._try_send(exc.to_event())
+        if exc.fatal:
+            self.close(exc.close_code, f"{exc.code}: {exc.message}"[:120])
+
+    def _try_send(self, event: dict[str, Any]) -> None:
+        with contextlib.suppress(ConnectionError):
+            self.send_event(event)
+
+    def _handle(self, frames: list[Frame]) -> None:
+        for frame in frames:
+            if self.closed:
+                return
+            if isinstance(frame, AudioFrame):
+                if self.call is None:  # start was refused
+                    self._source_error(SourceError("not_started", "no call on this connection"))
+                    return
+                self.call.push(frame)
+            elif isinstance(frame, StartFrame):
+                self._start(frame)
+            elif isinstance(frame, StopFrame):
+                self._stop(frame.reason)
+            elif isinstance(frame, ControlFrame):
+                self._control(frame)
+            elif isinstance(frame, MarkFrame):
+                continue
+
+    def _start(self, frame: StartFrame) -> None:
+        identity = self.identity
+        if identity is None:
+            try:
+                if self._verify is None:
+                    raise SessionError("missing session token")
+                identity = self._verify(frame.token)
+            except SessionError as exc:
+                self.source.started = None
+                self._source_error(SourceError("bad_token", exc.reason, fatal=True))
+                return
+            self.identity = identity
+        try:
+            call, resumed = self.registry.start(identity.tenant_id, identity.user_id, frame, self)
+        except store.UnknownCall:
+            self.source.started = None
+            self._source_error(SourceError("unknown_call", "no such call for this account"))
+            return
+        except CallEnded:
+            self.source.started = None
+            self._source_error(SourceError("call_ended", "that call has ended; start a new one"))
+            return
+        except ChannelMismatch:
+            self.source.started = None
+            self._source_error(SourceError("bad_channels",
+                                           "resume with the same channels the call started with"))
+            return
+        self.call = call
+        replay = (lambda: self._replay(call, frame.last_seq, frame.last_nudge_id)) if resumed \
+            else None
+        # ready goes out before the replayed events, under the call lock (inside attach).
+        def ready_then_replay() -> None:
+            self._try_send({"type": "ready", "call_id": call.call_id, "resume_from": call.next_seq,
+                            "resumed": resumed, "channels": list(call.channels)})
+            if replay is not None:
+                replay()
+
+        call.attach(self.send_event, ready_then_replay)
+
+    def _replay(self, call: LiveCall, last_seq: int, last_nudge_id: int) -> None:
+        """Re-send what the client missed: stored turns after ``last_seq`` and nudges after
+        ``last_nudge_id`` (runs under the call lock, so nothing new interleaves)."""
+        stored = store.load_call(call.tenant_id, call.call_id)
+        for turn in stored.turns:
+            if turn.seq > last_seq:
+                self._try_send({**store.turn_event(turn), "replayed": True})
+        for nudge in stored.nudges:
+            if int(nudge["id"]) > last_nudge_id:
+                self._try_send({**nudge, "replayed": True})
+
+    def _stop(self, reason: str) -> None:
+        call = self.call
+        if call is None:
+            return
+        call.finish(reason)  # emits ``ended`` to every listener, this connection included
+        self.close(1000, "call ended")
+
+    def _control(self, frame: ControlFrame) -> None:
+        if frame.kind == "ping":
+            self._try_send({"type": "pong"})
+        elif frame.kind == "watch":
+            self._watch(frame.data)
+
+    def _watch(self, data: dict[str, Any]) -> None:
+        """Follow a call fed by another source (e.g. a Twilio stream) without sending audio."""
+        call_id = data.get("call_id")
+        if self.identity is None or not isinstance(call_id, str):
+            self._source_error(SourceError("bad_message", "watch needs a call_id"))
+            return
+        call = self.registry.get(call_id)
+        if call is None or call.tenant_id != self.identity.tenant_id:
+            self._source_error(SourceError("unknown_call", "no such live call for this account"))
+            return
+        self.watching = call
+
+        def ready_then_replay() -> None:
+            self._try_send({"type": "ready", "call_id": call.call_id, "resume_from": call.next_seq,
+                            "resumed": True, "channels": list(call.channels), "watching": True})
+            self._replay(call, 0, 0)
+
+        call.attach(self.send_event, ready_then_replay)
+
+    def on_closed(self) -> None:
+        """The socket is gone (client closed or network dropped)."""
+        call, watching = self.call, self.watching
+        self.closed = True
+        self._out.put(None)
+        if watching is not None:
+            watching.detach(self.send_event)
+        if call is None:
+            return
+        call.detach(self.send_event)
+        if call.ended is None and self.registry.is_producer(call, self):
+            if self.resumable:
+                self.registry.release(call, self)
+            else:
+                self.registry.release(call, self, grace_s=0.0)

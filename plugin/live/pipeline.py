@@ -1,0 +1,383 @@
+"""The per-call live pipeline: audio frames → per-channel STT → turns → coach → events.
+
+One ``LiveCall`` per call. Audio of each channel (channel = speaker) is decoded on a
+process-wide bounded thread pool sized to the cores, one drain job per channel at a time, so
+decoding never blocks any socket loop and a busy call cannot starve the others. Final
+transcript events become numbered turns, go to ``CoachSession.on_turn`` at once, are stored
+with their nudges in one transaction, then pushed to every attached listener. ``on_tick`` runs
+every 500 ms of call time with who is speaking (voice activity + partials) for the
+monologue clock. Every few turns the deep tier (running summary, checklist review) is
+enqueued on the ``live`` Celery queue; its results come back through ``plugin.live.bus``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from plugin.coach.types import Turn, Word
+from plugin.live import store
+from plugin.live.audio import SAMPLE_RATE, rms_dbfs
+from plugin.live.sources import AudioFrame
+from plugin.providers.stt import SpeechToText, SttStream, TranscriptEvent
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[dict[str, Any]], None]
+
+DEEP_TASK = "salescoach.live.deep_review"  # workers/live_tasks.py
+DEEP_EVERY_TURNS = 4  # enqueue the deep review every N turns
+TICK_EVERY_MS = 500  # on_tick cadence in call time
+VOICE_DBFS = -45.0  # a chunk louder than this counts as voice activity
+SPEAKING_HOLD_MS = 800  # voice or a partial within this window = still speaking
+
+_pool_lock = threading.Lock()
+_stt_pool: ThreadPoolExecutor | None = None
+_deep_pool: ThreadPoolExecutor | None = None
+
+
+def stt_pool() -> ThreadPoolExecutor:
+    """The bounded pool every call's STT work runs on (one thread per core)."""
+    global _stt_pool
+    with _pool_lock:
+        if _stt_pool is None:
+            _stt_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2,
+                                           thread_name_prefix="live-stt")
+        return _stt_pool
+
+
+def _side_pool() -> ThreadPoolExecutor:
+    """Small pool for work that may wait on a broker (enqueueing deep tasks, submit_call)."""
+    global _deep_pool
+    with _pool_lock:
+        if _deep_pool is None:
+            _deep_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="live-side")
+        return _deep_pool
+
+
+def enqueue_deep(call_id: str, tenant_id: str, upto_seq: int) -> bool:
+    """Send the deep review task to the ``live`` queue; False when no Celery app exists."""
+    try:
+        from workers.celery_app import get_celery
+    except ImportError:
+        log.info("workers.celery_app not available; deep review skipped for %s", call_id)
+        return False
+    get_celery().send_task(DEEP_TASK, kwargs={"call_id": call_id, "tenant_id": tenant_id,
+                                              "upto_seq": upto_seq}, queue="live")
+    return True
+
+
+def submit_post_call(call_id: str) -> bool:
+    """Hand the ended call to the post-call pipeline (analysis, report, CRM write-back)."""
+    try:
+        from plugin.pipeline import submit_call
+    except ImportError:
+        log.warning("plugin.pipeline not available; call %s not submitted", call_id)
+        return False
+    submit_call(call_id)
+    return True
+
+
+@dataclass
+class _Channel:
+    index: int
+    role: str  # rep | customer | mixed
+    stream: SttStream
+    pending: deque[bytes] = field(default_factory=deque)
+    running: bool = False
+    samples: int = 0
+    last_voice_ms: int = -10_000
+    last_partial_ms: int = -10_000
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    idle: threading.Condition = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.idle = threading.Condition(self.lock)
+
+
+@dataclass
+class CallStats:
+    """Counters for the benchmark and the ended event."""
+
+    audio_ms: int = 0
+    turns: int = 0
+    nudges: int = 0
+    stt_errors: int = 0
+    timings: list[tuple[str, float]] = field(default_factory=list)
+
+
+class LiveCall:
+    """One live call: its STT streams, coach session, sequence numbers and listeners."""
+
+    def __init__(self, *, call_id: str, tenant_id: str, channels: tuple[str, ...],
+                 stt: SpeechToText, coach: Any, next_seq: int = 1, offset_ms: int = 0,
+                 last_speaker: str = "customer", deep: bool = True,
+                 deep_every: int = DEEP_EVERY_TURNS, post_call: bool = True,
+                 source: str = "panel") -> None:
+        self.call_id, self.tenant_id, self.channels = call_id, tenant_id, channels
+        self.source = source
+        self.coach = coach
+        self.next_seq = next_seq
+        self.offset_ms = offset_ms
+        self._last_speaker = last_speaker
+        self._deep, self._deep_every, self._post_call = deep, deep_every, post_call
+        self._channels = [_Channel(i, role, stt.open_stream(SAMPLE_RATE))
+                          for i, role in enumerate(channels)]
+        self._lock = threading.RLock()  # coach, seq, store order, emission order
+        self._listeners: list[Listener] = []
+        self._last_tick_ms = 0
+        self._nudge_texts: set[str] = set()  # the deep tier does not repeat instant advice
+        self.ending = False
+        self.ended: dict[str, Any] | None = None
+        self._end_lock = threading.Lock()
+        self.stats = CallStats()
+        self.on_end: list[Callable[[LiveCall], None]] = []
+        self.started_monotonic = time.monotonic()
+
+    # Listeners ---------------------------------------------------------------------------
+    def attach(self, listener: Listener, replay: Callable[[], None] | None = None) -> None:
+        """Add a listener; ``replay`` (resending stored events) runs under the call lock so
+        nothing stored in between is missed or sent twice."""
+        with self._lock:
+            if replay is not None:
+                replay()
+            self._listeners.append(listener)
+
+    def detach(self, listener: Listener) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    @property
+    def listener_count(self) -> int:
+        with self._lock:
+            return len(self._listeners)
+
+    def emit(self, event: dict[str, Any]) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(event)
+            except Exception:  # noqa: BLE001 - a dead listener is dropped, the call goes on
+                log.info("dropping a listener of call %s", self.call_id, exc_info=True)
+                self.detach(listener)
+
+    # Audio in ----------------------------------------------------------------------------
+    def push(self, frame: AudioFrame) -> None:
+        """Queue audio of one channel; returns at once (decoding runs on the pool)."""
+        if self.ending:
+            return
+        ch = self._channels[frame.channel]
+        with ch.lock:
+            ch.pending.append(frame.pcm16)
+            if ch.running:
+                return
+            ch.running = True
+        stt_pool().submit(self._drain, ch)
+
+    def _drain(self, ch: _Channel) -> None:
+        while True:
+            with ch.lock:
+                if not ch.pending:
+                    ch.running = False
+                    ch.idle.notify_all()
+                    return
+                data = b"".join(ch.pending)
+                ch.pending.clear()
+            try:
+                events = ch.stream.push(data)
+            except Exception as exc:  # noqa: BLE001 - report, keep the call alive
+                log.exception("STT failed on call %s channel %s", self.call_id, ch.role)
+                self.stats.stt_errors += 1
+                self.emit({"type": "error", "code": "stt_failed", "fatal": False,
+                           "message": f"speech-to-text failed on the {ch.role} channel: {exc}"})
+                events = []
+            ch.samples += len(data) // 2
+            now_ms = self.offset_ms + ch.samples * 1000 // SAMPLE_RATE
+            if rms_dbfs(data[-SAMPLE_RATE // 5:]) > VOICE_DBFS:  # last ~100 ms
+                ch.last_voice_ms = now_ms
+            try:
+                with self._lock:
+                    for ev in events:
+                        self._on_transcript(ch, ev, now_ms)
+                    self._maybe_tick(now_ms)
+            except Exception:  # noqa: BLE001 - never let one event kill the drain
+                log.exception("live pipeline failed on call %s", self.call_id)
+
+    # Transcript → turns → coach ----------------------------------------------------------
+    def _speaker_of(self, ch: _Channel) -> str:
+        if ch.role != "mixed":
+            return ch.role
+        # One mixed channel (speakerphone, mono recording): speakers alternate by turn.
+        self._last_speaker = "rep" if self._last_speaker == "customer" else "customer"
+        return self._last_speaker
+
+    def _on_transcript(self, ch: _Channel, ev: TranscriptEvent, now_ms: int) -> None:
+        if ev.kind == "partial":
+            ch.last_partial_ms = now_ms
+            if ev.text.strip():
+                self.emit({"type": "partial", "channel": ch.index,
+                           "speaker": ch.role if ch.role != "mixed" else "mixed",
+                           "text": ev.text, "start_ms": ev.start_ms + self.offset_ms,
+                           "end_ms": ev.end_ms + self.offset_ms})
+            return
+        text = ev.text.strip()
+        if not text:
+            return
+        off = self.offset_ms
+        turn = Turn(self.next_seq, self._speaker_of(ch), text,  # type: ignore[arg-type]
+                    ev.start_ms + off, ev.end_ms + off,
+                    tuple(Word(w.text, w.start_ms + off, w.end_ms + off, w.confidence)
+                          for w in ev.words))
+        self.next_seq += 1
+        self.handle_turn(turn)
+
+    def handle_turn(self, turn: Turn) -> None:
+        """Coach, store and announce one turn (caller holds no lock or the call lock)."""
+        with self._lock:
+            t0 = time.perf_counter()
+            analysis: dict[str, Any] = {}
+            nudges: list[dict[str, Any]] = []
+            metrics: dict[str, Any] | None = None
+            try:
+                result = self.coach.on_turn(turn)
+                analysis = result.analysis.to_dict()
+                nudges = [{**n.to_dict(), "source": "instant"} for n in result.nudges]
+                metrics = result.metrics
+            except Exception as exc:  # noqa: BLE001 - the turn is stored whatever happens
+                log.exception("coach failed on call %s turn %s", self.call_id, turn.seq)
+                self.emit({"type": "error", "code": "coach_failed", "fatal": False,
+                           "message": f"coaching failed on turn {turn.seq}: {exc}"})
+            ids = store.save_turn(self.tenant_id, self.call_id, turn, analysis, nudges)
+            self.stats.turns += 1
+            self.emit(store.turn_event(turn))
+            self._emit_nudges(nudges, ids)
+            self.stats.timings.append(("turn", time.perf_counter() - t0))
+            if metrics is not None:
+                self.emit({"type": "metrics", "metrics": metrics, "seq": turn.seq})
+            if self._deep and turn.seq % self._deep_every == 0:
+                _side_pool().submit(self._enqueue_deep, turn.seq)
+
+    def _emit_nudges(self, nudges: list[dict[str, Any]], ids: list[int]) -> None:
+        for n, nid in zip(nudges, ids, strict=True):
+            self.stats.nudges += 1
+            self._nudge_texts.add(str(n.get("text")))
+            self.emit({"type": "nudge", "id": nid, "seq": n.get("turn_seq"),
+                       "category": n.get("category"), "severity": n.get("severity"),
+                       "text": n.get("text"), "rule": n.get("rule"), "at_ms": n.get("at_ms"),
+                       "source": n.get("source", "instant"), "rating": None})
+
+    def speaking(self, now_ms: int) -> str | None:
+        """Who is talking now: voice activity or a fresh partial on their channel."""
+        active = [ch for ch in self._channels
+                  if now_ms - max(ch.last_voice_ms, ch.last_partial_ms) <= SPEAKING_HOLD_MS]
+        roles = {ch.role for ch in active}
+        if "rep" in roles:
+            return "rep"
+        if "customer" in roles:
+            return "customer"
+        if "mixed" in roles:
+            return self._last_speaker if self._last_speaker in ("rep", "customer") else None
+        return None
+
+    def _maybe_tick(self, now_ms: int) -> None:
+        if now_ms - self._last_tick_ms < TICK_EVERY_MS:
+            return
+        self._last_tick_ms = now_ms
+        try:
+            produced = self.coach.on_tick(now_ms, speaking=self.speaking(now_ms))
+        except Exception:  # noqa: BLE001
+            log.exception("coach tick failed on call %s", self.call_id)
+            return
+        if produced:
+            nudges = [{**n.to_dict(), "source": "instant"} for n in produced]
+            ids = store.save_nudges(self.tenant_id, self.call_id, nudges)
+            self._emit_nudges(nudges, ids)
+
+    # Deep tier ---------------------------------------------------------------------------
+    def _enqueue_deep(self, upto_seq: int) -> None:
+        try:
+            enqueue_deep(self.call_id, self.tenant_id, upto_seq)
+        except Exception:  # noqa: BLE001 - the deep tier is optional at run time
+            log.exception("could not enqueue deep review for %s", self.call_id)
+
+    def on_bus_event(self, event: dict[str, Any]) -> None:
+        """Results of the deep tier (from a worker): store their nudges, forward to listeners."""
+        if event.get("type") != "deep":
+            return
+        with self._lock:
+            nudges = [{**n, "source": "deep"} for n in event.get("nudges", [])
+                      if isinstance(n, dict) and n.get("text")
+                      and n.get("text") not in self._nudge_texts]
+            ids = store.save_nudges(self.tenant_id, self.call_id, nudges)
+            store.update_metrics(self.tenant_id, self.call_id, {"deep": {
+                k: event.get(k) for k in ("summary", "checklist", "upto_seq")}})
+            self.emit({k: v for k, v in event.items() if k != "nudges"})
+            self._emit_nudges(nudges, ids)
+
+    # End ---------------------------------------------------------------------------------
+    def drain(self, timeout_s: float = 120.0) -> None:
+        """Wait until all queued audio has been decoded."""
+        deadline = time.monotonic() + timeout_s
+        for ch in self._channels:
+            with ch.lock:
+                while (ch.running or ch.pending) and time.monotonic() < deadline:
+                    ch.idle.wait(timeout=max(0.01, deadline - time.monotonic()))
+
+    def finish(self, reason: str = "stop") -> dict[str, Any]:
+        """End the call: flush STT, store the end state, submit post-call work, emit ``ended``.
+
+        Idempotent; returns the ``ended`` event.
+        """
+        with self._end_lock:
+            if self.ended is not None:
+                return self.ended
+            self.ending = True
+            self.drain()
+            for ch in self._channels:
+                try:
+                    events = ch.stream.finish()
+                except Exception:  # noqa: BLE001
+                    log.exception("STT finish failed on call %s", self.call_id)
+                    events = []
+                now_ms = self.offset_ms + ch.samples * 1000 // SAMPLE_RATE
+                with self._lock:
+                    for ev in events:
+                        if ev.kind == "final":
+                            self._on_transcript(ch, ev, now_ms)
+            duration_ms = self.offset_ms + max((ch.samples for ch in self._channels), default=0) \
+                * 1000 // SAMPLE_RATE
+            summary, metrics, scores = "", {}, {}
+            with self._lock:
+                try:
+                    metrics = self.coach.metrics()
+                    report = self.coach.report().to_dict()
+                    summary, scores = report.get("summary", ""), report.get("scores", {})
+                except Exception:  # noqa: BLE001
+                    log.exception("coach report failed on call %s", self.call_id)
+            store.end_call(self.tenant_id, self.call_id, duration_ms=duration_ms,
+                           metrics={**metrics, "summary": summary, "scores": scores,
+                                    "end_reason": reason})
+            if self._post_call:
+                try:
+                    submit_post_call(self.call_id)
+                except Exception:  # noqa: BLE001 - the call is stored; analysis can be re-run
+                    log.exception("submit_call failed for %s", self.call_id)
+            self.ended = {"type": "ended", "call_id": self.call_id, "summary": summary,
+                          "scores": scores, "metrics": metrics, "reason": reason,
+                          "duration_ms": duration_ms, "turns": self.next_seq - 1}
+            self.emit(self.ended)
+        for hook in list(self.on_end):
+            try:
+                hook(self)
+            except Exception:  # noqa: BLE001
+                log.exception("on_end hook failed for %s", self.call_id)
+        return self.ended

@@ -1,0 +1,172 @@
+"""Calls held by this process: creation, resume (same process or after a restart), grace.
+
+``LiveFactory`` builds ``LiveCall``s from settings (STT provider, tenant playbook, CRM
+context, bus subscription). ``CallRegistry`` maps call ids to the live calls of this
+process, hands a call to the connection that resumes it, and ends calls whose producer
+disappeared and did not come back within the grace period.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from plugin.live import engines, store
+from plugin.live.bus import get_bus
+from plugin.live.pipeline import LiveCall
+from plugin.live.sources import StartFrame
+from plugin.settings import Settings
+
+log = logging.getLogger(__name__)
+
+RESUME_GRACE_S = 30.0  # a dropped panel may come back within this many seconds
+
+
+class CallEnded(Exception):
+    """The call exists but has ended; it cannot be resumed."""
+
+
+class ChannelMismatch(Exception):
+    """A resume asked for other channels than the call has."""
+
+
+class LiveFactory:
+    """Builds live calls with this process's engines."""
+
+    def __init__(self, settings: Settings, *, deep: bool = True, post_call: bool = True) -> None:
+        self.settings = settings
+        self.deep, self.post_call = deep, post_call
+
+    def _coach(self, tenant_id: str, record_id: str, record_type: str) -> Any:
+        context = engines.customer_context(self.settings, tenant_id, record_id, record_type)
+        return engines.new_coach(engines.playbook_for(tenant_id), context)
+
+    def _wire(self, call: LiveCall) -> LiveCall:
+        bus = get_bus(self.settings)
+        bus.subscribe(call.call_id, call.on_bus_event)
+        call.on_end.append(lambda c: bus.unsubscribe(c.call_id, c.on_bus_event))
+        return call
+
+    def new(self, tenant_id: str, user_id: int | None, start: StartFrame) -> LiveCall:
+        """A new call: stored at once (status live), coached from its first turn."""
+        coach = self._coach(tenant_id, start.record_id, start.record_type)
+        call_id = store.create_call(tenant_id, user_id, source=start.source,
+                                    record_id=start.record_id, record_type=start.record_type,
+                                    title=start.title)
+        return self._wire(LiveCall(call_id=call_id, tenant_id=tenant_id, channels=start.channels,
+                                   stt=engines.stt_for(self.settings), coach=coach,
+                                   deep=self.deep, post_call=self.post_call, source=start.source))
+
+    def rebuild(self, stored: store.StoredCall, channels: tuple[str, ...]) -> LiveCall:
+        """A call this process does not hold (server restarted): replay its stored turns
+        through a fresh coach session so metrics, checklist and rate limits carry on."""
+        coach = self._coach(stored.tenant_id, stored.record_id, stored.record_type)
+        for turn in stored.turns:
+            try:
+                coach.on_turn(turn)
+            except Exception:  # noqa: BLE001 - a bad stored turn must not block the resume
+                log.exception("replaying turn %s of %s failed", turn.seq, stored.call_id)
+        last = stored.turns[-1] if stored.turns else None
+        offset = max(stored.duration_ms, last.end_ms if last else 0)
+        return self._wire(LiveCall(
+            call_id=stored.call_id, tenant_id=stored.tenant_id, channels=channels,
+            stt=engines.stt_for(self.settings), coach=coach,
+            next_seq=(last.seq + 1) if last else 1, offset_ms=offset,
+            last_speaker=last.speaker if last else "customer", deep=self.deep,
+            post_call=self.post_call))
+
+
+class CallRegistry:
+    """The live calls of this process, by id."""
+
+    def __init__(self, factory: LiveFactory, grace_s: float = RESUME_GRACE_S) -> None:
+        self.factory = factory
+        self.grace_s = grace_s
+        self._calls: dict[str, LiveCall] = {}
+        self._producers: dict[str, object] = {}
+        self._timers: dict[str, threading.Timer] = {}
+        self._lock = threading.RLock()
+
+    def get(self, call_id: str) -> LiveCall | None:
+        with self._lock:
+            return self._calls.get(call_id)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._calls)
+
+    def _add(self, call: LiveCall) -> LiveCall:
+        self._calls[call.call_id] = call
+        call.on_end.append(self._forget)
+        return call
+
+    def _forget(self, call: LiveCall) -> None:
+        with self._lock:
+            if self._calls.get(call.call_id) is call:
+                del self._calls[call.call_id]
+            self._producers.pop(call.call_id, None)
+            timer = self._timers.pop(call.call_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    def start(self, tenant_id: str, user_id: int | None, start: StartFrame,
+              producer: object) -> tuple[LiveCall, bool]:
+        """New call, or resume ``start.call_id``; returns (call, resumed).
+
+        Raises ``store.UnknownCall`` (unknown or another tenant's), ``CallEnded``,
+        ``ChannelMismatch``.
+        """
+        if not start.call_id:
+            call = self.factory.new(tenant_id, user_id, start)
+            with self._lock:
+                self._add(call)
+                self._producers[call.call_id] = producer
+            return call, False
+        with self._lock:
+            held = self._calls.get(start.call_id)
+            if held is not None:
+                if held.tenant_id != tenant_id:
+                    raise store.UnknownCall(start.call_id)
+                if held.ending:
+                    raise CallEnded(start.call_id)
+                if held.channels != start.channels:
+                    raise ChannelMismatch(start.call_id)
+                self._claim(held, producer)
+                return held, True
+            stored = store.load_call(tenant_id, start.call_id)
+            if stored.status != "live":
+                raise CallEnded(start.call_id)
+            call = self._add(self.factory.rebuild(stored, start.channels))
+            self._claim(call, producer)
+            return call, True
+
+    def _claim(self, call: LiveCall, producer: object) -> None:
+        timer = self._timers.pop(call.call_id, None)
+        if timer is not None:
+            timer.cancel()
+        self._producers[call.call_id] = producer
+
+    def is_producer(self, call: LiveCall, producer: object) -> bool:
+        with self._lock:
+            return self._producers.get(call.call_id) is producer
+
+    def release(self, call: LiveCall, producer: object, grace_s: float | None = None) -> None:
+        """The producer went away: end the call unless it is resumed within the grace."""
+        with self._lock:
+            if self._producers.get(call.call_id) is not producer or call.ended is not None:
+                return
+            self._producers.pop(call.call_id, None)
+            grace = self.grace_s if grace_s is None else grace_s
+            timer = threading.Timer(grace, self._expire, args=(call,))
+            timer.daemon = True
+            self._timers[call.call_id] = timer
+        timer.start()
+
+    def _expire(self, call: LiveCall) -> None:
+        with self._lock:
+            if self._producers.get(call.call_id) is not None:
+                return
+            self._timers.pop(call.call_id, None)
+        log.info("call %s ended: producer did not come back", call.call_id)
+        call.finish("disconnect timeout")

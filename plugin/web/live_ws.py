@@ -1,0 +1,93 @@
+"""WebSocket routes of live calls (flask-sock): ``/ws/calls`` (coach panel, bots) and
+``/ws/twilio`` (Twilio Media Streams). Registered through ``INIT_HOOKS``.
+
+The handlers only move messages between the socket and a ``plugin.live.Connection``;
+everything else (parsing, auth of in-band tokens, pipeline) lives in ``plugin.live``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from flask import Flask, current_app
+from flask_sock import Sock
+from simple_websocket import ConnectionClosed
+
+from plugin.live.connection import Connection
+from plugin.live.registry import RESUME_GRACE_S, CallRegistry, LiveFactory
+from plugin.live.sources import MAX_FRAME_BYTES, AudioSource, PanelSource, TwilioSource
+from plugin.security import Identity, SessionError
+from plugin.web.auth import signer, token_from_request
+
+log = logging.getLogger(__name__)
+
+IDLE_TIMEOUT_S = 120.0  # a socket silent this long is treated as dropped
+
+sock = Sock()
+
+
+def registry() -> CallRegistry:
+    reg: CallRegistry = current_app.extensions["salescoach.live"]
+    return reg
+
+
+def init_app(app: Flask) -> None:
+    """Attach the WebSocket routes and this process's call registry."""
+    settings = app.config["SETTINGS"]
+    # Let frames somewhat above our own limit through, so the client gets a precise error
+    # event ("frame_too_large") instead of a bare protocol close.
+    app.config.setdefault("SOCK_SERVER_OPTIONS", {"max_message_size": 4 * MAX_FRAME_BYTES,
+                                                  "ping_interval": 20})
+    grace = float(app.config.get("LIVE_RESUME_GRACE_S", RESUME_GRACE_S))
+    app.extensions["salescoach.live"] = CallRegistry(LiveFactory(settings), grace_s=grace)
+    sock.init_app(app)
+
+
+def _pump(ws: Any, conn: Connection) -> None:
+    """Socket → connection until either side closes."""
+    try:
+        while not conn.closed:
+            data = ws.receive(timeout=IDLE_TIMEOUT_S)
+            if data is None:
+                log.info("live socket idle for %ss; treating as dropped", IDLE_TIMEOUT_S)
+                break
+            if isinstance(data, bytes | bytearray):
+                conn.on_binary(bytes(data))
+            else:
+                conn.on_text(data)
+    except ConnectionClosed:
+        pass
+    finally:
+        conn.on_closed()
+
+
+def _connection(ws: Any, source: AudioSource, **kwargs: Any) -> Connection:
+    return Connection(source=source, send=ws.send,
+                      close=lambda code, reason: ws.close(reason=code, message=reason),
+                      registry=registry(), **kwargs)
+
+
+@sock.route("/ws/calls")
+def calls_socket(ws: Any) -> None:
+    """The panel protocol (docs/live.md). Auth: ``?t=<session token>``."""
+    try:
+        identity = signer().verify(token_from_request())
+    except SessionError as exc:
+        ws.send(json.dumps({"type": "error", "code": "unauthorized", "fatal": True,
+                            "message": exc.reason}))
+        ws.close(reason=1008, message=f"unauthorized: {exc.reason}")
+        return
+    _pump(ws, _connection(ws, PanelSource(), identity=identity))
+
+
+def _verify_token(token: str) -> Identity:
+    """Verify an in-band token (runs in the socket's request context)."""
+    return signer().verify(token)
+
+
+@sock.route("/ws/twilio")
+def twilio_socket(ws: Any) -> None:
+    """Twilio Media Streams. Auth: a session token in the stream's ``token`` parameter."""
+    _pump(ws, _connection(ws, TwilioSource(), verify=_verify_token, resumable=False))
