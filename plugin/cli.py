@@ -20,6 +20,8 @@ SUBCOMMANDS: dict[str, str] = {
     "seed": "plugin.cli:seed_cmd",
     "serve": "plugin.cli:serve_cmd",
     "run": "plugin.cli:run_cmd",
+    "worker": "workers.cli:worker_cmd",
+    "analyze": "workers.cli:analyze_cmd",
 }
 
 

@@ -51,6 +51,11 @@ class OutboxItem(TenantScoped, Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Claim lease (migration 0002_workers): who is sending it and until when the claim holds;
+    # a claim past its lease belongs to a dead worker and may be taken over.
+    claimed_by: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class OutboxAttempt(TenantScoped, Base):

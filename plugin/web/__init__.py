@@ -12,6 +12,8 @@ from plugin.web import errors
 BLUEPRINTS: list[str] = [
     "plugin.web.core:bp",
     "plugin.web.panel:bp",
+    "plugin.web.recordings_api:bp",
+    "plugin.web.reports_pages:bp",
     "plugin.web.canvas:bp",
     "plugin.web.hubspot_card:bp",
     "plugin.web.crm_oauth:bp",
@@ -21,6 +23,7 @@ BLUEPRINTS: list[str] = [
 
 # Modules with an ``init_app(app)`` to call after the blueprints; one line per area.
 INIT_HOOKS: list[str] = [
+    "workers.celery_app",
 ]
 
 

@@ -1,0 +1,116 @@
+"""Recordings in: ``POST /api/v1/recordings`` (multipart upload) and its status.
+
+Limits: ``settings.max_upload_mb`` (413 beyond it); WAV, MP3, M4A, OGG, WebM or FLAC, checked
+by the file's magic bytes (415 otherwise); an empty file is a 400; ``record_id`` (the CRM
+record the call was with) is checked against the CRM when it is connected (422 if unknown).
+The file and its rows are stored before the transcription task is queued.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request, url_for
+from sqlalchemy import select
+
+from plugin.db import db, request_session
+from plugin.models import OutboxItem, Recording, Report
+from plugin.pipeline import submit_recording
+from plugin.pipeline.recordings import FORMATS, UploadRejected, check_record_id, store_upload
+from plugin.providers.errors import ProviderInputError, ProviderUnavailable
+from plugin.settings import Settings
+from plugin.tenancy import get_owned
+from plugin.web.auth import current_identity, require_identity
+from plugin.web.errors import ApiError
+
+log = logging.getLogger(__name__)
+bp = Blueprint("recordings_api", __name__)
+
+
+def _settings() -> Settings:
+    return current_app.config["SETTINGS"]  # type: ignore[no-any-return]
+
+
+def _check_record_exists(tenant_id: str, record_id: str, record_type: str) -> None:
+    """422 when the connected CRM says the record does not exist; other failures let the
+    upload through (the write-back will report them)."""
+    from plugin.crm import adapter_for
+
+    with db.session_scope() as s:
+        adapter = adapter_for(s, tenant_id, _settings())
+    if adapter is None:
+        return
+    try:
+        adapter.customer_context(record_id, record_type)
+    except ProviderInputError as exc:
+        raise ApiError(422, "unknown_record", f"CRM record {record_id!r} not found: {exc.message}",
+                       record_id=record_id) from None
+    except ProviderUnavailable as exc:
+        log.warning("could not check CRM record %s now (%s); accepting the upload", record_id, exc)
+
+
+@bp.post("/api/v1/recordings")
+@require_identity
+def upload() -> Any:
+    """Upload a call recording (field ``file``; optional ``record_id``, ``record_type``,
+    ``title``); answers 202 with the recording id and where to poll its status."""
+    ident = current_identity()
+    file = request.files.get("file")
+    if file is None or not file.filename:
+        raise ApiError(400, "missing_file", "send the recording as multipart field 'file'",
+                       accepted=list(FORMATS), max_mb=_settings().max_upload_mb)
+    record_id = request.form.get("record_id", "") or ident.record_id
+    record_type = request.form.get("record_type", "") or ident.record_type
+    try:
+        record_id = check_record_id(record_id)
+    except UploadRejected as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from None
+    if record_id:
+        _check_record_exists(ident.tenant_id, record_id, record_type)
+    try:
+        stored = store_upload(_settings(), tenant_id=ident.tenant_id, user_id=ident.user_id,
+                              filename=file.filename, stream=file.stream, record_id=record_id,
+                              record_type=record_type, title=request.form.get("title", ""))
+    except UploadRejected as exc:
+        raise ApiError(exc.status, exc.code, exc.message, accepted=list(FORMATS),
+                       max_mb=_settings().max_upload_mb) from None
+    try:
+        submit_recording(stored.recording_id)
+    except Exception:  # noqa: BLE001 - the broker is down: stored, the sweep queues it later
+        log.exception("could not enqueue recording %s; the sweep will", stored.recording_id)
+    status_url = url_for("recordings_api.status", recording_id=stored.recording_id)
+    return jsonify(recording_id=stored.recording_id, call_id=stored.call_id, status="queued",
+                   stage="uploaded", status_url=status_url), 202, {"Location": status_url}
+
+
+def recording_status(session: Any, rec: Recording) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": rec.id, "call_id": rec.call_id, "filename": rec.filename, "size": rec.size,
+        "content_type": rec.content_type, "status": rec.status, "stage": rec.stage,
+        "progress": rec.progress, "error": rec.error or None,
+        "created_at": rec.created_at.isoformat() if rec.created_at else None,
+        "report_version": None, "writeback": None,
+    }
+    if rec.call_id:
+        version = session.scalar(select(Report.version).where(Report.call_id == rec.call_id)
+                                 .order_by(Report.version.desc()).limit(1))
+        out["report_version"] = version
+        if version is not None:
+            out["report_url"] = f"/panel/calls/{rec.call_id}"
+        item = session.scalar(select(OutboxItem).where(OutboxItem.call_id == rec.call_id)
+                              .order_by(OutboxItem.id.desc()).limit(1))
+        if item is not None:
+            out["writeback"] = {"status": item.status, "crm": item.crm, "crm_id": item.crm_id or None,
+                                "attempts": item.attempts, "error": item.last_error or None}
+    return out
+
+
+@bp.get("/api/v1/recordings/<recording_id>")
+@require_identity
+def status(recording_id: str) -> Any:
+    """Stage (uploaded → transcribing → analysing → reporting → writing_back → done), progress
+    0–100, the error if it failed, and the write-back state."""
+    s = request_session()
+    rec = get_owned(s, Recording, recording_id, current_identity().tenant_id, "recording")
+    return jsonify(recording_status(s, rec))

@@ -1,0 +1,276 @@
+"""Calls and post-call reports: panel pages, JSON, PDF, and the admin outbox.
+
+Pages: ``/panel/calls`` (the rep's calls, score trend, upload), ``/panel/calls/<id>`` (the
+report; also opens with a signed read-only ``?s=`` link from the CRM activity),
+``/admin/outbox`` (admins: write-back state, retry failed rows).
+JSON: ``/api/v1/calls``, ``/api/v1/calls/<id>``, ``/api/v1/calls/<id>/report``,
+``/api/v1/calls/<id>/report.pdf``, ``POST /api/v1/calls/<id>/analyze``,
+``/api/v1/admin/outbox``, ``POST /api/v1/admin/outbox/<id>/retry``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from plugin.db import request_session
+from plugin.models import Call, Nudge, OutboxAttempt, OutboxItem, Recording, Report, Turn
+from plugin.pipeline import submit_call
+from plugin.pipeline.dispatch import DELIVER, enqueue
+from plugin.pipeline.outbox import reset_for_retry
+from plugin.reports import charts
+from plugin.reports.build import overall_score
+from plugin.reports.links import read_share_token, report_url
+from plugin.reports.pdf import report_pdf
+from plugin.reports.render import fmt_ms, score_label
+from plugin.security import Identity
+from plugin.settings import Settings
+from plugin.tenancy import get_owned
+from plugin.web.auth import authenticate, current_identity, require_identity
+from plugin.web.errors import ApiError
+from plugin.web.panel import render_panel
+
+bp = Blueprint("reports_pages", __name__)
+
+
+def _settings() -> Settings:
+    return current_app.config["SETTINGS"]  # type: ignore[no-any-return]
+
+
+def latest_report(s: Session, call_id: str, version: int | None = None) -> Report | None:
+    q = select(Report).where(Report.call_id == call_id)
+    if version is not None:
+        q = q.where(Report.version == version)
+    return s.scalar(q.order_by(Report.version.desc()).limit(1))
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def call_rows(s: Session, ident: Identity, limit: int = 100) -> list[dict[str, Any]]:
+    """The identity's calls, newest first (admins see the whole org), with their scores."""
+    q = select(Call).where(Call.tenant_id == ident.tenant_id)
+    if ident.role != "admin":
+        q = q.where(Call.user_id == ident.user_id)
+    calls = list(s.scalars(q.order_by(Call.created_at.desc()).limit(limit)))
+    versions = dict(s.execute(select(Report.call_id, func.max(Report.version))
+                              .where(Report.call_id.in_([c.id for c in calls]))
+                              .group_by(Report.call_id)).all()) if calls else {}
+    out = []
+    for c in calls:
+        report = latest_report(s, c.id, versions[c.id]) if c.id in versions else None
+        data = report.data if report else {}
+        out.append({"id": c.id, "title": c.title or "Call", "source": c.source,
+                    "status": c.status, "record_id": c.record_id, "record_type": c.record_type,
+                    "started_at": _iso(c.started_at or c.created_at), "duration_ms": c.duration_ms,
+                    "report_version": versions.get(c.id), "score": overall_score(data) if data else None,
+                    "scores": data.get("scores", {}) if data else {}, "error": c.error or None})
+    return out
+
+
+def trend_points(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"date": (r["started_at"] or "")[:10], "score": r["score"], "call_id": r["id"]}
+            for r in reversed(rows) if r["score"] is not None]
+
+
+# -- JSON -------------------------------------------------------------------------------------
+
+@bp.get("/api/v1/calls")
+@require_identity
+def api_calls() -> Any:
+    try:
+        limit = max(1, min(500, int(request.args.get("limit", 100))))
+    except ValueError:
+        raise ApiError(400, "invalid_limit", "limit must be an integer 1–500") from None
+    rows = call_rows(request_session(), current_identity(), limit)
+    return jsonify(calls=rows, trend=trend_points(rows))
+
+
+@bp.get("/api/v1/calls/<call_id>")
+@require_identity
+def api_call(call_id: str) -> Any:
+    s = request_session()
+    ident = current_identity()
+    call = get_owned(s, Call, call_id, ident.tenant_id, "call")
+    turns = s.scalars(select(Turn).where(Turn.call_id == call_id).order_by(Turn.seq))
+    nudges = s.scalars(select(Nudge).where(Nudge.call_id == call_id).order_by(Nudge.at_ms))
+    rec = s.scalar(select(Recording).where(Recording.call_id == call_id))
+    item = s.scalar(select(OutboxItem).where(OutboxItem.call_id == call_id)
+                    .order_by(OutboxItem.id.desc()).limit(1))
+    report = latest_report(s, call_id)
+    return jsonify(
+        id=call.id, title=call.title, status=call.status, source=call.source,
+        direction=call.direction, record_id=call.record_id, record_type=call.record_type,
+        started_at=_iso(call.started_at or call.created_at), ended_at=_iso(call.ended_at),
+        duration_ms=call.duration_ms, error=call.error or None,
+        report_version=report.version if report else None,
+        turns=[{"seq": t.seq, "speaker": t.speaker, "text": t.text, "start_ms": t.start_ms,
+                "end_ms": t.end_ms} for t in turns],
+        nudges=[{"at_ms": n.at_ms, "category": n.category, "severity": n.severity,
+                 "text": n.text, "rule": n.rule, "source": n.source} for n in nudges],
+        recording={"id": rec.id, "status": rec.status, "stage": rec.stage,
+                   "progress": rec.progress, "error": rec.error or None} if rec else None,
+        writeback={"status": item.status, "crm": item.crm, "crm_id": item.crm_id or None,
+                   "attempts": item.attempts, "error": item.last_error or None} if item else None,
+    )
+
+
+def _report_or_409(s: Session, call: Call) -> Report:
+    version = request.args.get("version")
+    if version is not None and not version.isdigit():
+        raise ApiError(400, "invalid_version", "version must be a positive integer")
+    report = latest_report(s, call.id, int(version) if version else None)
+    if report is None:
+        if version:
+            raise ApiError(404, "not_found", f"report version {version} not found")
+        raise ApiError(409, "report_not_ready", "the report is not ready yet",
+                       call_status=call.status, error=call.error or None)
+    return report
+
+
+@bp.get("/api/v1/calls/<call_id>/report")
+@require_identity
+def api_report(call_id: str) -> Any:
+    s = request_session()
+    call = get_owned(s, Call, call_id, current_identity().tenant_id, "call")
+    return jsonify(_report_or_409(s, call).data)
+
+
+@bp.get("/api/v1/calls/<call_id>/report.pdf")
+def api_report_pdf(call_id: str) -> Any:
+    """The report as a PDF; accepts the session token or the signed ``?s=`` report link."""
+    tenant_id = _viewer_tenant(call_id)
+    s = request_session()
+    call = get_owned(s, Call, call_id, tenant_id, "call")
+    report = _report_or_409(s, call)
+    pdf = report_pdf(report.data, report_url(_settings(), tenant_id, call_id))
+    name = f"sales-coach-report-{call_id[:8]}-v{report.version}.pdf"
+    return Response(pdf, mimetype="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="{name}"'})
+
+
+@bp.post("/api/v1/calls/<call_id>/analyze")
+@require_identity
+def api_reanalyse(call_id: str) -> Any:
+    """Run the analysis again (a new report version only if its inputs changed)."""
+    s = request_session()
+    call = get_owned(s, Call, call_id, current_identity().tenant_id, "call")
+    if call.status == "live":
+        raise ApiError(409, "call_live", "the call is still live; it is analysed when it ends")
+    submit_call(call.id)
+    return jsonify(call_id=call.id, queued=True), 202
+
+
+# -- pages ------------------------------------------------------------------------------------
+
+def _viewer_tenant(call_id: str) -> str:
+    """Tenant allowed to view ``call_id``: from a signed report link, else the session."""
+    share = request.args.get("s", "")
+    if share:
+        found = read_share_token(_settings(), share)
+        if found is None or found[1] != call_id:
+            raise ApiError(401, "unauthorized", "invalid report link")
+        return found[0]
+    return authenticate().tenant_id
+
+
+def report_context(s: Session, call: Call, report: Report | None) -> dict[str, Any]:
+    data = report.data if report else {}
+    svgs = {name: (title, charts.inline_svg(charts.render(name, data)))
+            for name, (title, _fn) in charts.CHARTS.items()} if data else {}
+    turns = list(s.scalars(select(Turn).where(Turn.call_id == call.id).order_by(Turn.seq)))
+    rec = s.scalar(select(Recording).where(Recording.call_id == call.id))
+    item = s.scalar(select(OutboxItem).where(OutboxItem.call_id == call.id)
+                    .order_by(OutboxItem.id.desc()).limit(1))
+    return {"call": call, "report": data, "version": report.version if report else None,
+            "score": overall_score(data) if data else None, "charts": svgs, "turns": turns,
+            "recording": rec, "writeback": item, "fmt_ms": fmt_ms, "score_label": score_label}
+
+
+@bp.get("/panel/calls")
+def calls_page() -> Any:
+    ident = authenticate()
+    rows = call_rows(request_session(), ident)
+    trend_svg = charts.inline_svg(charts.render_trend(trend_points(rows)))
+    return render_panel("calls.html", calls=rows, trend_svg=trend_svg, fmt_ms=fmt_ms,
+                        max_mb=_settings().max_upload_mb)
+
+
+@bp.get("/panel/calls/<call_id>")
+def report_page(call_id: str) -> Any:
+    s = request_session()
+    if request.args.get("s"):
+        tenant_id = _viewer_tenant(call_id)
+        call = get_owned(s, Call, call_id, tenant_id, "call")
+        guest = Identity(tenant_id=tenant_id, user_id=0, name="Shared report")
+        ctx = report_context(s, call, latest_report(s, call_id))
+        return render_template("report.html", identity=guest, tabs=[], token="",
+                               share=request.args["s"], **ctx)
+    ident = authenticate()
+    call = get_owned(s, Call, call_id, ident.tenant_id, "call")
+    return render_panel("report.html", share="", **report_context(s, call, latest_report(s, call_id)))
+
+
+# -- admin outbox -----------------------------------------------------------------------------
+
+def _require_admin() -> Identity:
+    ident = authenticate()
+    if ident.role != "admin":
+        raise ApiError(403, "forbidden", "only an admin of this org can see the CRM outbox")
+    return ident
+
+
+def outbox_rows(s: Session, tenant_id: str, status: str = "") -> list[dict[str, Any]]:
+    q = select(OutboxItem).where(OutboxItem.tenant_id == tenant_id)
+    if status:
+        q = q.where(OutboxItem.status == status)
+    items = list(s.scalars(q.order_by(OutboxItem.id.desc()).limit(200)))
+    out = []
+    for it in items:
+        attempts = s.scalars(select(OutboxAttempt).where(OutboxAttempt.outbox_id == it.id)
+                             .order_by(OutboxAttempt.id))
+        out.append({"id": it.id, "call_id": it.call_id, "crm": it.crm, "kind": it.kind,
+                    "status": it.status, "crm_id": it.crm_id or None, "attempts": it.attempts,
+                    "last_error": it.last_error or None, "idempotency_key": it.idempotency_key,
+                    "subject": (it.payload or {}).get("subject", ""),
+                    "updated_at": _iso(it.updated_at), "next_attempt_at": _iso(it.next_attempt_at),
+                    "history": [{"outcome": a.outcome, "status_code": a.status_code,
+                                 "error": a.error or None, "at": _iso(a.created_at)}
+                                for a in attempts]})
+    return out
+
+
+STATUSES = ("", "pending", "sending", "done", "failed")
+
+
+@bp.get("/api/v1/admin/outbox")
+def api_outbox() -> Any:
+    ident = _require_admin()
+    status = request.args.get("status", "")
+    if status not in STATUSES:
+        raise ApiError(400, "invalid_status", f"status must be one of {', '.join(STATUSES[1:])}")
+    return jsonify(items=outbox_rows(request_session(), ident.tenant_id, status))
+
+
+@bp.post("/api/v1/admin/outbox/<int:item_id>/retry")
+def api_outbox_retry(item_id: int) -> Any:
+    """Send a failed write-back again (same idempotency key, so never a duplicate)."""
+    ident = _require_admin()
+    s = request_session()
+    item = get_owned(s, OutboxItem, item_id, ident.tenant_id, "outbox item")
+    if item.status != "failed":
+        raise ApiError(409, "not_failed", f"only failed items can be retried (this one is {item.status})")
+    reset_for_retry(s, item)
+    s.commit()
+    enqueue(DELIVER, item.id)
+    return jsonify(id=item.id, status="pending"), 202
+
+
+@bp.get("/admin/outbox")
+def outbox_page() -> Any:
+    ident = _require_admin()
+    return render_panel("outbox.html", items=outbox_rows(request_session(), ident.tenant_id))
