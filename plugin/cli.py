@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, str] = {
     "run": "plugin.cli:run_cmd",
     "worker": "workers.cli:worker_cmd",
     "analyze": "workers.cli:analyze_cmd",
+    "replay": "plugin.live.cli:replay_cmd",
 }
 
 

@@ -222,8 +222,8 @@ class TwilioSource(AudioSource):
         if event == "media":
             return self._media(msg)
         if event == "mark":
-            mark = msg.get("mark") if isinstance(msg.get("mark"), dict) else {}
-            return [MarkFrame(str(mark.get("name", "")))]
+            mark = msg.get("mark")
+            return [MarkFrame(str(mark.get("name", "")) if isinstance(mark, dict) else "")]
         if event == "stop":
             return [StopFrame("twilio stop")]
         if event == "dtmf":

@@ -54,8 +54,8 @@ def turn_from_row(row: TurnRow) -> Turn:
     words = tuple(Word(str(w.get("text", "")), int(w.get("start_ms", 0)), int(w.get("end_ms", 0)),
                        float(w.get("confidence", 1.0))) for w in (row.words or [])
                   if isinstance(w, dict))
-    speaker = "rep" if row.speaker == "rep" else "customer"
-    return Turn(row.seq, speaker, row.text, row.start_ms, row.end_ms, words)
+    return Turn(row.seq, "rep" if row.speaker == "rep" else "customer", row.text, row.start_ms,
+                row.end_ms, words)
 
 
 def nudge_event(row: NudgeRow) -> dict[str, Any]:

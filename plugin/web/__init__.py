@@ -18,12 +18,14 @@ BLUEPRINTS: list[str] = [
     "plugin.web.hubspot_card:bp",
     "plugin.web.crm_oauth:bp",
     "plugin.web.admin:bp",
+    "plugin.web.live_pages:bp",
 ]
 
 
 # Modules with an ``init_app(app)`` to call after the blueprints; one line per area.
 INIT_HOOKS: list[str] = [
     "workers.celery_app",
+    "plugin.web.live_ws",
 ]
 
 
