@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, str] = {
     "worker": "workers.cli:worker_cmd",
     "analyze": "workers.cli:analyze_cmd",
     "replay": "plugin.live.cli:replay_cmd",
+    "sandbox": "plugin.sandbox.cli:sandbox_group",
 }
 
 
