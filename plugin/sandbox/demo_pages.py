@@ -13,7 +13,6 @@ entry paths.
 from __future__ import annotations
 
 import json
-import os
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -32,12 +31,15 @@ SF_USER = {"fullName": "Dana Demo", "userName": "dana@sandbox.example", "email":
 
 
 def web_base_url() -> str:
-    """Where the Sales Coach web app listens (the target of canvas posts and card fetches)."""
+    """Where the Sales Coach web app listens (the target of canvas posts and card fetches):
+    ``SALESCOACH_WEB_BASE_URL`` in the sandbox app's config, else the instance's
+    ``public_base_url`` setting (instance env file, then environment)."""
     url = current_app.config.get("SALESCOACH_WEB_BASE_URL")
     if not url:
-        settings = current_app.config.get("SETTINGS")
-        url = getattr(settings, "public_base_url", "") or os.environ.get(
-            "SALESCOACH_PUBLIC_BASE_URL", "http://127.0.0.1:5000")
+        from plugin.settings import load_settings
+
+        url = load_settings({"instance_path": state().paths.root.parent}).public_base_url
+        current_app.config["SALESCOACH_WEB_BASE_URL"] = url
     return str(url).rstrip("/")
 
 

@@ -176,7 +176,7 @@ def _salesforce_grant(token: dict[str, Any], app: CrmApp) -> Grant:
 def _hubspot_grant(token: dict[str, Any], app: CrmApp, client: OAuth2Session) -> Grant:
     access = str(token.get("access_token") or "")
     resp = client.get(f"{app.api_base}/oauth/v1/access-tokens/{access}", withhold_token=True,
-                      timeout=HTTP_TIMEOUT_S)
+                      timeout=HTTP_TIMEOUT_S, verify=app.verify)
     if resp.status_code != 200:
         raise OAuthFlowError(502, "bad_token_response",
                              f"HubSpot token info answered {resp.status_code}")
@@ -195,7 +195,8 @@ def _hubspot_grant(token: dict[str, Any], app: CrmApp, client: OAuth2Session) ->
 def _exchange(kind: str, app: CrmApp, state: str, code: str) -> Grant:
     client = _client(app, kind, state)
     try:
-        token = dict(client.fetch_token(app.token_url, code=code,
+        # ``verify`` per request: requests lets REQUESTS_CA_BUNDLE override a session's value.
+        token = dict(client.fetch_token(app.token_url, code=code, verify=app.verify,
                                         grant_type="authorization_code"))
         if not token.get("access_token"):
             raise OAuthFlowError(502, "bad_token_response", "no access_token in the answer")

@@ -1,0 +1,170 @@
+"""OAuth connection flows end to end against the CRM sandbox over TLS (authlib on our side)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from sqlalchemy import select
+
+from plugin.db import db
+from plugin.models import CrmConnection, User
+from plugin.sandbox.server import SandboxHandle, start_sandbox
+
+
+@pytest.fixture(scope="module")
+def instance_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An instance of its own, so this module's sandbox identity is not shared."""
+    return tmp_path_factory.mktemp("oauth-instance")
+
+
+@pytest.fixture(scope="module")
+def crm_sandbox(instance_path: Path) -> Iterator[SandboxHandle]:
+    handle = start_sandbox(instance_path)
+    yield handle
+    handle.stop()
+
+
+def ident(sandbox: SandboxHandle) -> dict[str, str]:
+    return dict(sandbox.state.ident)
+
+
+def follow_to_callback(client: Any, sandbox: SandboxHandle, start: str) -> Any:
+    """Browser steps: our connect URL -> CRM consent (TLS, sandbox CA) -> our callback."""
+    resp = client.get(start)
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    authorize = resp.headers["Location"]
+    assert authorize.startswith(sandbox.base_url + "/")
+    consent = requests.get(authorize, allow_redirects=False, verify=sandbox.ca_path, timeout=10)
+    assert consent.status_code in (302, 303), consent.text
+    back = urlsplit(consent.headers["Location"])
+    assert back.path.startswith("/oauth/")
+    return client.get(f"{back.path}?{back.query}", headers={"Accept": "text/html"})
+
+
+def token_of(location: str) -> str:
+    return parse_qs(urlsplit(location).query)["t"][0]
+
+
+def test_salesforce_connection_is_made_over_tls_and_tokens_are_encrypted_at_rest(
+        client: Any, app: Any, crm_sandbox: SandboxHandle) -> None:
+    done = follow_to_callback(client, crm_sandbox, "/admin/connect/salesforce")
+    assert done.status_code == 303, done.get_data(as_text=True)
+    org = ident(crm_sandbox)["sf_org_id"]
+    tenant = f"sf:{org}"
+    me = client.get("/api/v1/me",
+                    headers={"Authorization": f"Bearer {token_of(done.headers['Location'])}"})
+    assert me.json["tenant_id"] == tenant and me.json["role"] == "admin"
+    with db.session_scope() as s:
+        conn = s.scalar(select(CrmConnection).where(CrmConnection.tenant_id == tenant))
+        assert conn is not None and conn.status == "connected" and conn.kind == "salesforce"
+        assert conn.instance_url == crm_sandbox.base_url
+        stored, stored_refresh = conn.access_token_enc, conn.refresh_token_enc
+    access = app.extensions["salescoach.secrets"].decrypt(stored)
+    assert access and access not in stored  # the DB holds ciphertext, not the token
+    assert app.extensions["salescoach.secrets"].decrypt(stored_refresh) not in stored_refresh
+    # The token we stored is a live token of that org.
+    who = requests.get(f"{crm_sandbox.base_url}/id/{org}/{ident(crm_sandbox)['sf_user_id']}",
+                       headers={"Authorization": f"Bearer {access}"},
+                       verify=crm_sandbox.ca_path, timeout=10)
+    assert who.status_code == 200 and who.json()["organization_id"] == org
+    page = client.get(done.headers["Location"], headers={"Accept": "text/html"})
+    assert "Connected to Salesforce" in page.get_data(as_text=True)
+
+
+def test_hubspot_connection_learns_the_hub_id_from_the_token(
+        client: Any, app: Any, crm_sandbox: SandboxHandle) -> None:
+    done = follow_to_callback(client, crm_sandbox, "/admin/connect/hubspot")
+    assert done.status_code == 303, done.get_data(as_text=True)
+    tenant = f"hs:{ident(crm_sandbox)['hs_portal_id']}"
+    with db.session_scope() as s:
+        conn = s.scalar(select(CrmConnection).where(CrmConnection.tenant_id == tenant))
+        assert conn is not None and conn.status == "connected"
+        assert conn.expires_at is not None
+        user = s.get(User, conn.connected_by)
+        assert user is not None and user.crm_user_id == ident(crm_sandbox)["hs_user_id"]
+        assert conn.access_token_enc
+        access = app.extensions["salescoach.secrets"].decrypt(conn.access_token_enc)
+        assert access not in conn.access_token_enc
+
+
+def test_callback_with_forged_or_missing_state_is_refused(client: Any,
+                                                          crm_sandbox: SandboxHandle) -> None:
+    resp = client.get("/admin/connect/salesforce")
+    consent = requests.get(resp.headers["Location"], allow_redirects=False,
+                           verify=crm_sandbox.ca_path, timeout=10)
+    query = parse_qs(urlsplit(consent.headers["Location"]).query)
+    code = query["code"][0]
+    forged = client.get(f"/oauth/salesforce/callback?code={code}&state=forged",
+                        headers={"Accept": "application/json"})
+    assert forged.status_code == 400 and forged.json["error"]["code"] == "invalid_state"
+    missing = client.get(f"/oauth/salesforce/callback?code={code}",
+                         headers={"Accept": "application/json"})
+    assert missing.status_code == 400
+    # State made for HubSpot cannot finish a Salesforce flow.
+    hs_state = parse_qs(urlsplit(client.get("/admin/connect/hubspot").headers["Location"])
+                        .query)["state"][0]
+    crossed = client.get(f"/oauth/salesforce/callback?code={code}&state={hs_state}",
+                         headers={"Accept": "application/json"})
+    assert crossed.status_code == 400 and "another CRM" in crossed.json["error"]["message"]
+
+
+def test_a_code_used_twice_is_refused_by_the_crm_and_reported(client: Any,
+                                                              crm_sandbox: SandboxHandle) -> None:
+    resp = client.get("/admin/connect/salesforce")
+    consent = requests.get(resp.headers["Location"], allow_redirects=False,
+                           verify=crm_sandbox.ca_path, timeout=10)
+    back = urlsplit(consent.headers["Location"])
+    first = client.get(f"{back.path}?{back.query}")
+    assert first.status_code == 303
+    # The browser's cookie nonce was used; a replay from elsewhere has no cookie to match.
+    with client.session_transaction() as sess:
+        sess.clear()
+    again = client.get(f"{back.path}?{back.query}", headers={"Accept": "application/json"})
+    assert again.status_code == 400 and again.json["error"]["code"] == "oauth_error"
+
+
+def test_denied_consent_is_shown_with_the_crms_reason(client: Any) -> None:
+    resp = client.get("/oauth/hubspot/callback?error=access_denied&error_description=User+said+no",
+                      headers={"Accept": "text/html"})
+    assert resp.status_code == 400 and "User said no" in resp.get_data(as_text=True)
+
+
+def test_admin_of_another_org_cannot_attach_this_org(client: Any, tenants: Any,
+                                                     crm_sandbox: SandboxHandle) -> None:
+    from plugin.tenancy import ensure_tenant, ensure_user
+
+    with db.session_scope() as s:
+        ensure_tenant(s, "sf:00DELSEWHERE", "salesforce")
+        user = ensure_user(s, "sf:00DELSEWHERE", "005ELSE", role="admin")
+        uid = user.id
+    from plugin.security import Identity
+
+    other = Identity(tenant_id="sf:00DELSEWHERE", user_id=uid, crm_user_id="005ELSE",
+                     role="admin")
+    done = follow_to_callback(client, crm_sandbox,
+                              f"/admin/connect/salesforce?t={tenants.token(other)}")
+    assert done.status_code == 409
+    assert "sf:00DELSEWHERE" in done.get_data(as_text=True)
+
+
+def test_reps_cannot_start_a_connection(client: Any, tenants: Any) -> None:
+    rep = tenants.identity("sf:00DREPONLY", "005REP")
+    resp = client.get(f"/admin/connect/salesforce?t={tenants.token(rep)}")
+    assert resp.status_code == 403
+
+
+def test_disconnect_after_connect_stops_widget_context_saying_connected(
+        client: Any, app: Any, crm_sandbox: SandboxHandle) -> None:
+    done = follow_to_callback(client, crm_sandbox, "/admin/connect/hubspot")
+    token = token_of(done.headers["Location"])
+    resp = client.post(f"/admin/disconnect/hubspot?t={token}", headers={"Accept": "text/html"})
+    assert resp.status_code == 303
+    tenant = f"hs:{ident(crm_sandbox)['hs_portal_id']}"
+    with db.session_scope() as s:
+        conn = s.scalar(select(CrmConnection).where(CrmConnection.tenant_id == tenant))
+        assert conn is not None and conn.status == "disconnected" and not conn.access_token_enc
