@@ -1,0 +1,370 @@
+"""Feedback on one practice reply: tone, content and strategy (0–100 each, with a reason),
+plus an improved version of the reply.
+
+The language signals (tone, questions, acknowledgement, risky and negative phrasing) come
+from the coach engine's ``analyse_utterance``; meaning comes from the shared MiniLM
+``Embedder``. This module only adds what is specific to practice: which of the scenario's
+key points the reply covers, whether its figures match the scenario's facts, and how the
+pieces map onto acknowledge → clarify → respond → confirm.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from plugin.practice.buyer import CLOSING, Stage
+from plugin.practice.scenarios import KeyPoint, Scenario
+
+Quality = Literal["good", "partial", "weak"]
+
+# Cosine similarity (MiniLM) at which a reply sentence counts as expressing a key point's
+# example; calibrated on the shipped scenarios (paraphrases ~0.6–0.8, unrelated < 0.35).
+MEANING_THRESHOLD = 0.58
+GOOD_OVERALL = 55
+WEAK_OVERALL = 38
+
+_SENTENCE = re.compile(r"[^.?!]+[.?!]*")
+_MONEY = re.compile(r"\$\s?(\d[\d,]*(?:\.\d+)?)\s*(k\b)?", re.IGNORECASE)
+_PERCENT = re.compile(r"(\d{1,3}(?:\.\d+)?)\s*(?:%|percent\b|per cent\b)", re.IGNORECASE)
+_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+_NEXT_STEP = re.compile(
+    r"\b(schedule|book|calendar|invite|next (?:week|step)|monday|tuesday|wednesday|thursday|"
+    r"friday|tomorrow|pilot|kick ?off|send you|i'll send|set up a|follow up on)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Dimension:
+    score: int
+    reason: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """Everything the rep sees about one reply (``to_dict`` is stored as the reply's scores)."""
+
+    tone: Dimension
+    content: Dimension
+    strategy: Dimension
+    overall: int
+    quality: Quality
+    covered: list[str]
+    missing: list[str]
+    risky: bool
+    improved: str
+    analysis: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE.findall(text) if any(c.isalnum() for c in s)]
+
+
+def _norm(text: str) -> str:
+    t = " ".join(text.lower().replace("\u2019", "'").split())
+    return re.sub(r"(\d)\s+%", r"\1%", t)
+
+
+def keyword_hit(text: str, kp: KeyPoint) -> str | None:
+    """The first of ``kp.keywords`` found in ``text`` (phrase, starting on a word boundary)."""
+    t = _norm(text)
+    for kw in kp.keywords:
+        if re.search(r"(?<![a-z0-9])" + re.escape(_norm(kw)), t):
+            return kw
+    return None
+
+
+class Meaning:
+    """Sentence similarity through the shared embedder, or none when it is unavailable."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self._embedder: Any = None
+        if enabled:
+            from plugin.nlp.embeddings import Embedder
+
+            if Embedder.available():
+                self._embedder = Embedder.get()
+
+    @property
+    def available(self) -> bool:
+        return self._embedder is not None
+
+    def similarity(self, a: list[str], b: list[str]) -> np.ndarray:
+        """(len(a), len(b)) cosine similarities; zeros without an embedder."""
+        if self._embedder is None or not a or not b:
+            return np.zeros((len(a), len(b)), dtype=np.float32)
+        va = self._embedder.encode(a)
+        vb = self._embedder.encode(b)
+        return np.asarray(va @ vb.T)
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    covered: dict[str, str]  # key point id -> how ("keyword 'x'" / "meaning 0.71")
+    kept: list[str]  # the rep's sentences that carried a key point
+    relevance: float  # 0..1: how much the reply is about the buyer's point
+
+
+def cover(reply: str, stage: Stage, buyer_line: str, meaning: Meaning) -> Coverage:
+    """Which key points of ``stage`` the reply covers, by keyword or by meaning."""
+    sents = sentences(reply) or [reply]
+    covered: dict[str, str] = {}
+    kept: list[str] = []
+    examples = [(kp.id, ex) for kp in stage.key_points for ex in kp.examples]
+    sims = meaning.similarity(sents, [ex for _, ex in examples])
+    for kp in stage.key_points:
+        hit = keyword_hit(reply, kp)
+        if hit:
+            covered[kp.id] = f"keyword '{hit}'"
+            kept += [s for s in sents if keyword_hit(s, kp)]
+    if meaning.available:
+        for j, (kp_id, _ex) in enumerate(examples):
+            col = sims[:, j]
+            best = int(col.argmax())
+            if col[best] >= MEANING_THRESHOLD:
+                covered.setdefault(kp_id, f"meaning {float(col[best]):.2f}")
+                kept.append(sents[best])
+        rel = float(meaning.similarity([reply], [buyer_line])[0, 0])
+        best_kp = float(sims.max()) if sims.size else 0.0
+        relevance = max(_clamp((rel - 0.1) / 0.45), _clamp((best_kp - 0.2) / 0.45))
+    else:
+        overlap = _words(reply) & (_words(buyer_line) | {w for _, e in examples for w in _words(e)})
+        relevance = _clamp(len(overlap) / 6)
+    if covered:
+        relevance = max(relevance, 0.6)
+    seen: set[str] = set()
+    kept = [s for s in kept if not (s in seen or seen.add(s))]  # type: ignore[func-returns-value]
+    return Coverage(covered, kept, round(relevance, 3))
+
+
+_STOP = frozenset({
+    "the", "a", "an", "and", "or", "but", "to", "of", "in", "on", "for", "with", "at", "by",
+    "from", "is", "are", "was", "were", "be", "it", "this", "that", "we", "you", "i", "they",
+    "our", "your", "my", "me", "us", "them", "what", "how", "why", "can", "could", "would",
+    "will", "do", "does",
+})
+
+
+def _words(text: str) -> set[str]:
+    return {w[:5] for w in re.findall(r"[a-z0-9']+", text.lower()) if w not in _STOP and len(w) > 2}
+
+
+def _clamp(x: float, lo: float = 0.0, hi: float = 1.0) -> float:
+    return max(lo, min(hi, x))
+
+
+def _facts_numbers(scenario: Scenario) -> set[float]:
+    """Every figure the scenario states (prices, percentages), which the rep may quote."""
+    text = " ".join([*scenario.product.pricing, *scenario.product.value_points, scenario.summary]
+                    + [ex for o in scenario.objections for kp in o.key_points for ex in kp.examples]
+                    + [ex for kp in scenario.closing.key_points for ex in kp.examples])
+    out = set()
+    for m in _NUMBER.finditer(text):
+        out.add(float(m.group(0).replace(",", "")))
+    return out
+
+
+def inaccuracies(reply: str, scenario: Scenario) -> list[str]:
+    """Prices and percentages in ``reply`` that the scenario's facts do not support."""
+    facts = _facts_numbers(scenario)
+    problems = []
+    for m in _MONEY.finditer(reply):
+        value = float(m.group(1).replace(",", "")) * (1000 if m.group(2) else 1)
+        if value not in facts:
+            problems.append(f"${m.group(1)}{m.group(2) or ''} is not in the price list")
+    for m in _PERCENT.finditer(reply):
+        value = float(m.group(1))
+        context = reply[max(0, m.start() - 25): m.end() + 25].lower()
+        is_discount = any(w in context for w in ("off", "discount", "lower", "cheaper"))
+        if is_discount:
+            if value > scenario.product.max_discount_pct:
+                problems.append(f"{m.group(0)} discount exceeds the "
+                                f"{scenario.product.max_discount_pct}% policy")
+        elif value not in facts:
+            problems.append(f"{m.group(0)} is not a figure the product facts support")
+    return problems
+
+
+def _tone(a: Any) -> Dimension:
+    t = a.tone
+    warmth, conf, hedge, neg = (float(t.get(k, 0.0)) for k in
+                                ("warmth", "confidence", "hedging", "negativity"))
+    fillers = list(a.fillers)
+    raw = 0.3 * warmth + 0.35 * conf + 0.2 * (1 - hedge) + 0.15 * (1 - neg)
+    raw -= min(0.15, 0.04 * len(fillers))
+    score = round(100 * _clamp(raw / 0.85))
+    if a.negative:
+        reason = f"Negative phrasing ('{a.negative[0]}'); say what you can do instead."
+    elif hedge >= 0.3:
+        reason = "Hedging undercuts confidence; state the facts plainly."
+    elif neg >= 0.35:
+        reason = "Sounds negative or defensive; keep it positive and calm."
+    elif fillers:
+        reason = f"Filler words ({', '.join(sorted(set(fillers))[:3])}) make it sound unsure."
+    elif warmth < 0.25:
+        reason = "Correct but cool; show you understand their concern."
+    elif conf < 0.5:
+        reason = "Sounds tentative; be more direct."
+    else:
+        reason = "Warm and confident."
+    return Dimension(score, reason, {"warmth": warmth, "confidence": conf, "hedging": hedge,
+                                     "negativity": neg, "fillers": fillers})
+
+
+def _content(reply: str, scenario: Scenario, stage: Stage, cov: Coverage, prior: set[str],
+             risky: list[str]) -> tuple[Dimension, list[KeyPoint]]:
+    missing = [kp for kp in stage.key_points if kp.id not in cov.covered and kp.id not in prior]
+    remaining = max(1, stage.needed - len(prior & {k.id for k in stage.key_points}))
+    coverage = _clamp(len(set(cov.covered) - prior) / remaining)
+    wrong = inaccuracies(reply, scenario)
+    product_words = _words(scenario.product.name) | {
+        w for v in scenario.product.value_points for w in _words(v) if w[0].isdigit()}
+    specific = bool(_NUMBER.search(reply)) or bool(_words(reply) & product_words)
+    raw = 0.2 * cov.relevance + 0.5 * coverage + 0.15 * (1.0 if specific else 0.0) \
+        + 0.15 * (0.0 if wrong else 1.0)
+    if risky:
+        raw -= 0.25
+    score = round(100 * _clamp(raw))
+    if risky:
+        reason = f"Risky promise: '{risky[0]}'. Offer only what you can put in writing."
+    elif wrong:
+        reason = f"Inaccurate: {wrong[0]}."
+    elif missing and coverage < 1:
+        labels = "; ".join(k.label.lower() for k in missing[:2])
+        reason = f"Missing: {labels}."
+    elif cov.relevance < 0.3:
+        reason = "Doesn't address what the buyer asked."
+    elif not specific:
+        reason = "Covers the point but stays generic; add a specific figure or proof."
+    else:
+        reason = "Addresses the point with specific, accurate value."
+    return Dimension(score, reason, {
+        "relevance": cov.relevance, "covered": cov.covered, "missing": [k.id for k in missing],
+        "specific": specific, "inaccuracies": wrong, "risky": risky}), missing
+
+
+def _strategy(reply: str, a: Any, stage: Stage, cov: Coverage) -> Dimension:
+    sents = sentences(reply)
+    questions = list(a.questions)
+    open_q = any(q.get("open") for q in questions)
+    last_is_question = bool(sents) and sents[-1].rstrip().endswith("?")
+    next_step = bool(_NEXT_STEP.search(reply)) or bool(getattr(a, "next_step", False)) or any(
+        getattr(m, "kind", "") in ("next_step", "commitment") for m in a.moments)
+    steps = {
+        "acknowledge": bool(a.acknowledges),
+        "clarify": bool(questions),
+        "respond": bool(cov.covered) or cov.relevance >= 0.5,
+        "confirm": last_is_question or next_step,
+    }
+    score = (30 * steps["acknowledge"] + (20 if open_q else 12 if questions else 0)
+             + 25 * steps["respond"] + 25 * steps["confirm"])
+    if stage.id == CLOSING and not next_step:
+        score = min(score, 40)
+        reason = "Propose a concrete next step with a date and who joins."
+    elif not steps["acknowledge"]:
+        reason = "Acknowledge the concern before answering it."
+    elif not steps["respond"]:
+        reason = "Answer the buyer's actual point after acknowledging it."
+    elif not steps["clarify"]:
+        reason = "Ask a question to understand what's behind the concern."
+    elif not steps["confirm"]:
+        reason = "Close by checking the answer landed or proposing a next step."
+    else:
+        reason = "Acknowledge → clarify → respond → confirm, well done."
+    return Dimension(score, reason, {"steps": steps, "open_question": open_q,
+                                     "next_step": next_step})
+
+
+def improve(reply: str, a: Any, stage: Stage, cov: Coverage, missing: list[KeyPoint],
+            risky: list[str]) -> str:
+    """A better version in the order acknowledge → clarify → respond → confirm: the rep's
+    own acknowledgement, questions and key-point sentences where they were good, the missing
+    key points' model phrasings, and the rep's closing question or the stage's."""
+    sents = sentences(reply)
+    bad = [p.lower() for p in [*risky, *a.negative]]
+
+    def clean(s: str) -> bool:
+        return not any(b in s.lower() for b in bad)
+
+    first = sents[0] if sents else ""
+    last = sents[-1] if len(sents) > 1 and sents[-1].endswith("?") and clean(sents[-1]) else ""
+    opening = first if a.acknowledges and clean(first) else stage.acknowledge
+    kept = [s for s in cov.kept if clean(s) and s not in (opening, last)]
+    questions = [s for s in kept if s.endswith("?")]
+    statements = [s for s in kept if not s.endswith("?")]
+    for kp in missing:
+        ex = kp.examples[0].strip()
+        (questions if ex.endswith("?") else statements).append(ex)
+    if stage.id == CLOSING:
+        closing = last or stage.confirm
+    else:
+        closing = last or ("" if questions and not statements else stage.confirm)
+    out: list[str] = []
+    for p in [opening, *questions, *statements, closing]:
+        p = p.strip()
+        if p and p not in out:
+            out.append(p if p[-1] in ".?!" else p + ".")
+    return " ".join(out)
+
+
+def score_reply(reply: str, scenario: Scenario, stage: Stage, buyer_line: str,
+                prior_covered: set[str], playbook: Any, meaning: Meaning) -> Feedback:
+    """Judge one reply to ``buyer_line`` at ``stage`` of ``scenario``.
+
+    ``prior_covered``: key points of this stage already covered by earlier tries, so a
+    follow-up answer is judged on what was still missing.
+    """
+    from plugin.coach import analyse_utterance
+
+    pb = practice_playbook(playbook, scenario, stage)
+    a = analyse_utterance(reply, "rep", pb, use_embeddings=None if meaning.available else False)
+    risky = list(a.risky)
+    cov = cover(reply, stage, buyer_line, meaning)
+    tone = _tone(a)
+    content, missing = _content(reply, scenario, stage, cov, prior_covered, risky)
+    strategy = _strategy(reply, a, stage, cov)
+    overall = round(0.5 * content.score + 0.3 * strategy.score + 0.2 * tone.score)
+    total = set(cov.covered) | prior_covered
+    if risky or overall < WEAK_OVERALL or (not cov.covered and cov.relevance < 0.3):
+        quality: Quality = "weak"
+    elif len(total) >= stage.needed and overall >= GOOD_OVERALL:
+        quality = "good"
+    else:
+        quality = "partial"
+    if stage.id == CLOSING and not strategy.details["next_step"]:
+        quality = "weak" if quality == "weak" else "partial"
+    return Feedback(
+        tone=tone, content=content, strategy=strategy, overall=overall, quality=quality,
+        covered=sorted(cov.covered), missing=[k.id for k in missing], risky=bool(risky),
+        improved=improve(reply, a, stage, cov, missing, risky),
+        analysis=a.to_dict() if hasattr(a, "to_dict") else {},
+    )
+
+
+_PLAYBOOKS: dict[tuple[int, str, str], tuple[Any, Any]] = {}
+
+
+def practice_playbook(playbook: Any, scenario: Scenario, stage: Stage) -> Any:
+    """The tenant's playbook tuned to this stage: the scenario's discount policy for the
+    risky-promise check, and the stage's model acknowledgement as one more example of an
+    acknowledgement. Cached per (playbook, scenario, stage) so the coach engine's
+    per-playbook prototype cache stays warm."""
+    key = (id(playbook), scenario.id, stage.id)
+    hit = _PLAYBOOKS.get(key)
+    if hit is not None and hit[0] is playbook:
+        return hit[1]
+    risky = playbook.risky.model_copy(
+        update={"max_discount_pct": float(scenario.product.max_discount_pct)})
+    ack = playbook.acknowledgements.model_copy(
+        update={"examples": [*playbook.acknowledgements.examples, stage.acknowledge]})
+    tuned = playbook.model_copy(update={"risky": risky, "acknowledgements": ack})
+    if len(_PLAYBOOKS) >= 256:
+        _PLAYBOOKS.pop(next(iter(_PLAYBOOKS)))
+    _PLAYBOOKS[key] = (playbook, tuned)
+    return tuned

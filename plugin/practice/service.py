@@ -1,0 +1,245 @@
+"""Practice sessions, persisted and tenant-scoped: the one place the API and CLI go through.
+
+Every lookup is by (tenant, user): another tenant's or another rep's session answers 404.
+Input is validated before anything is written, and a reply is stored together with the
+buyer's new state in one transaction, so a rejected reply never loses what was stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from plugin.models import Playbook as PlaybookRow
+from plugin.models import PracticeReply, PracticeSession, Tenant, utcnow
+from plugin.practice import buyer
+from plugin.practice.scenarios import Scenario, get_scenario, library
+from plugin.practice.scorecard import build_progress, build_scorecard
+from plugin.practice.scoring import Meaning, score_reply
+from plugin.security import Identity
+from plugin.tenancy import get_owned
+from plugin.web.errors import ApiError
+
+MAX_HISTORY = 200
+
+
+@lru_cache(maxsize=2)
+def meaning(enabled: bool) -> Meaning:
+    """The process-wide similarity helper (loads the embedder once)."""
+    return Meaning(enabled)
+
+
+@lru_cache(maxsize=32)
+def _playbook_from_yaml(digest: str, text: str) -> Any:
+    from plugin.coach import load_playbook
+
+    return load_playbook(text)
+
+
+def playbook_for(session: Session, tenant_id: str) -> Any:
+    """The tenant's playbook, or the shipped default when it has none (or it is invalid)."""
+    from plugin.coach import PlaybookError, default_playbook
+
+    tenant = session.get(Tenant, tenant_id)
+    if tenant is not None and tenant.playbook_id is not None:
+        row = session.get(PlaybookRow, tenant.playbook_id)
+        if row is not None and row.tenant_id == tenant_id and row.yaml_text:
+            try:
+                return _playbook_from_yaml(hashlib.sha256(row.yaml_text.encode()).hexdigest(),
+                                           row.yaml_text)
+            except PlaybookError:
+                pass  # the admin page reports playbook errors; practice still works
+    return default_playbook()
+
+
+def require_scenario(scenario_id: Any) -> Scenario:
+    if not isinstance(scenario_id, str) or not scenario_id.strip():
+        raise ApiError(400, "invalid_request", "scenario_id must be a non-empty string",
+                       field="scenario_id")
+    scenario = get_scenario(scenario_id.strip())
+    if scenario is None:
+        raise ApiError(404, "not_found", f"scenario {scenario_id!r} not found",
+                       available=sorted(library()))
+    return scenario
+
+
+def validate_reply(text: Any, max_chars: int) -> str:
+    """The reply text, stripped; a 400/413 ``ApiError`` naming what is wrong otherwise."""
+    if not isinstance(text, str):
+        raise ApiError(400, "invalid_request",
+                       f"'text' must be a string, got {type(text).__name__}", field="text")
+    text = text.replace("\x00", "").strip()
+    if not text:
+        raise ApiError(400, "empty_reply", "the reply is empty; say something to the buyer",
+                       field="text")
+    if len(text) > max_chars:
+        raise ApiError(413, "reply_too_long",
+                       f"the reply has {len(text)} characters; the limit is {max_chars}",
+                       field="text", limit=max_chars, length=len(text))
+    if not any(ch.isalpha() for ch in text):
+        raise ApiError(400, "not_text", "the reply has no words in it", field="text")
+    return text
+
+
+class PracticeService:
+    """Practice operations for one identity on one database session (caller commits)."""
+
+    def __init__(self, session: Session, identity: Identity, *, max_reply_chars: int = 4000,
+                 embeddings: bool = True) -> None:
+        self.s = session
+        self.who = identity
+        self.max_reply_chars = max_reply_chars
+        self.embeddings = embeddings
+
+    # Lookups --------------------------------------------------------------------------
+    def _owned(self, session_id: str, lock: bool = False) -> PracticeSession:
+        if not isinstance(session_id, str) or len(session_id) > 64:
+            raise ApiError(404, "not_found", "practice session not found")
+        row = get_owned(self.s, PracticeSession, session_id, self.who.tenant_id,
+                        "practice session")
+        if row.user_id != self.who.user_id:
+            raise ApiError(404, "not_found", "practice session not found")
+        if lock:
+            self.s.refresh(row, with_for_update=True)
+        return row
+
+    def _replies(self, row: PracticeSession) -> list[PracticeReply]:
+        return list(self.s.scalars(
+            select(PracticeReply).where(PracticeReply.session_id == row.id,
+                                        PracticeReply.tenant_id == self.who.tenant_id)
+            .order_by(PracticeReply.seq)))
+
+    # Operations -----------------------------------------------------------------------
+    def scenarios(self) -> list[dict[str, Any]]:
+        return [s.summary_dict() for s in library().values()]
+
+    def start(self, scenario_id: Any) -> dict[str, Any]:
+        scenario = require_scenario(scenario_id)
+        row = PracticeSession(tenant_id=self.who.tenant_id, user_id=self.who.user_id,
+                              scenario_id=scenario.id, status="active",
+                              state=buyer.initial_state(scenario), scorecard={})
+        self.s.add(row)
+        self.s.flush()
+        return self.view(row)
+
+    def get(self, session_id: str) -> dict[str, Any]:
+        return self.view(self._owned(session_id))
+
+    def reply(self, session_id: str, text: Any, source: str = "text") -> dict[str, Any]:
+        """Score the reply, let the buyer answer, store both; finish if the buyer ended."""
+        text = validate_reply(text, self.max_reply_chars)
+        row = self._owned(session_id, lock=True)
+        if row.status != "active":
+            raise ApiError(409, "session_finished",
+                           "this practice session is finished; start a new one",
+                           session_id=row.id)
+        scenario = self._scenario_of(row)
+        state = dict(row.state)
+        stage = buyer.current_stage(scenario, state)
+        feedback = score_reply(text, scenario, stage, state["line"], set(state["covered"]),
+                               playbook_for(self.s, self.who.tenant_id),
+                               meaning(self.embeddings))
+        new_state = buyer.respond(scenario, state, feedback.quality, feedback.covered,
+                                  feedback.risky, feedback.overall)
+        seq = len(self._replies(row)) + 1
+        scores = feedback.to_dict()
+        scores.pop("improved")
+        scores["source"] = source
+        reply = PracticeReply(tenant_id=self.who.tenant_id, session_id=row.id, seq=seq,
+                              buyer_text=state["line"], objection=stage.id, reply_text=text,
+                              scores=scores, improved=feedback.improved,
+                              buyer_response=new_state["line"])
+        self.s.add(reply)
+        row.state = new_state
+        try:
+            self.s.flush()
+        except IntegrityError:
+            self.s.rollback()
+            raise ApiError(409, "conflict", "another reply was stored at the same time; "
+                           "reload the session and try again") from None
+        if new_state["ended"]:
+            self._finish(row, scenario, new_state)
+            self.s.flush()
+        return {"reply": self._reply_view(reply), "buyer": self._buyer_view(row),
+                "session": self.view(row)}
+
+    def finish(self, session_id: str) -> dict[str, Any]:
+        """End the session (idempotent: a finished session returns its scorecard)."""
+        row = self._owned(session_id, lock=True)
+        if row.status == "active":
+            scenario = self._scenario_of(row)
+            self._finish(row, scenario, buyer.finish(row.state))
+            self.s.flush()
+        return self.view(row)
+
+    def _finish(self, row: PracticeSession, scenario: Scenario, state: dict[str, Any]) -> None:
+        state = buyer.finish(state)
+        replies = [{"objection": r.objection, "scores": r.scores} for r in self._replies(row)]
+        row.state = state
+        row.status = "finished"
+        row.finished_at = utcnow()
+        row.scorecard = build_scorecard(scenario, state, replies)
+
+    def history(self, scenario_id: str | None = None, limit: int = 50) -> dict[str, Any]:
+        """The rep's sessions, newest first, plus progress over the finished ones."""
+        limit = max(1, min(int(limit), MAX_HISTORY))
+        q = select(PracticeSession).where(PracticeSession.tenant_id == self.who.tenant_id,
+                                          PracticeSession.user_id == self.who.user_id)
+        if scenario_id:
+            require_scenario(scenario_id)
+            q = q.where(PracticeSession.scenario_id == scenario_id)
+        rows = list(self.s.scalars(q.order_by(PracticeSession.created_at.desc()).limit(limit)))
+        finished = sorted((r for r in rows if r.status == "finished"),
+                          key=lambda r: (r.finished_at or r.created_at))
+        series = [self._summary(r) for r in finished]
+        return {"items": [self._summary(r) for r in rows], "progress": build_progress(series)}
+
+    # Views ----------------------------------------------------------------------------
+    def _scenario_of(self, row: PracticeSession) -> Scenario:
+        scenario = get_scenario(row.scenario_id)
+        if scenario is None:
+            raise ApiError(410, "scenario_removed",
+                           f"scenario {row.scenario_id!r} is no longer in the library")
+        return scenario
+
+    def _summary(self, row: PracticeSession) -> dict[str, Any]:
+        scenario = get_scenario(row.scenario_id)
+        card = row.scorecard or {}
+        return {"id": row.id, "scenario_id": row.scenario_id,
+                "title": scenario.title if scenario else row.scenario_id, "status": row.status,
+                "created_at": row.created_at.isoformat() if row.created_at else None,
+                "finished_at": row.finished_at.isoformat() if row.finished_at else None,
+                "overall": card.get("overall"), "averages": card.get("averages", {}),
+                "outcome": card.get("outcome", row.state.get("outcome", ""))}
+
+    def _buyer_view(self, row: PracticeSession) -> dict[str, Any]:
+        st = row.state
+        scenario = get_scenario(row.scenario_id)
+        stage = buyer.current_stage(scenario, st) if scenario and not st.get("ended") else None
+        return {"text": st["line"], "ended": bool(st.get("ended")),
+                "outcome": st.get("outcome", ""),
+                "patience": st.get("patience"), "objection": stage.id if stage else None,
+                "objection_type": stage.type if stage else None}
+
+    @staticmethod
+    def _reply_view(r: PracticeReply) -> dict[str, Any]:
+        sc = r.scores
+        return {"seq": r.seq, "buyer_text": r.buyer_text, "objection": r.objection,
+                "text": r.reply_text, "source": sc.get("source", "text"),
+                "tone": sc["tone"], "content": sc["content"], "strategy": sc["strategy"],
+                "overall": sc["overall"], "quality": sc["quality"], "covered": sc["covered"],
+                "missing": sc["missing"], "improved": r.improved,
+                "buyer_response": r.buyer_response}
+
+    def view(self, row: PracticeSession) -> dict[str, Any]:
+        scenario = get_scenario(row.scenario_id)
+        return {**self._summary(row),
+                "scenario": scenario.summary_dict() if scenario else None,
+                "buyer": self._buyer_view(row),
+                "replies": [self._reply_view(r) for r in self._replies(row)],
+                "scorecard": row.scorecard or None}
