@@ -50,7 +50,8 @@ class InstantAnalyser:
             result = session.on_turn(turn)
             nudges += [n.to_dict() for n in result.nudges]
         report: dict[str, Any] = session.report().to_dict()
-        report["nudges"] = nudges
+        if not report.get("nudges"):
+            report["nudges"] = nudges
         return report
 
 

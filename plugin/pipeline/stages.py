@@ -224,6 +224,13 @@ def analyse(call_id: str, settings: Settings, progress: Progress | None = None) 
 
 # -- write-back -------------------------------------------------------------------------------
 
+def crm_adapter(session: Any, tenant_id: str, settings: Settings) -> Any:
+    """The tenant's CRM adapter, or None when it has no CRM connection."""
+    from plugin.crm import adapter_for
+
+    return adapter_for(session, tenant_id, settings)
+
+
 def activity_for(report: dict[str, Any], settings: Settings) -> CallActivity:
     call = report.get("call") or {}
     url = report_url(settings, str(call.get("tenant_id", "")), str(call.get("id", "")))
@@ -243,8 +250,6 @@ def activity_for(report: dict[str, Any], settings: Settings) -> CallActivity:
 def queue_writeback(call_id: str, version: int, settings: Settings) -> int | None:
     """Persist the outbox row for this report version (once); returns its id, or None when the
     call has no CRM record or the tenant no CRM connection (the report stays in Sales Coach)."""
-    from plugin.crm import adapter_for
-
     with db.session_scope() as s:
         report = s.scalar(select(Report).where(Report.call_id == call_id, Report.version == version))
         if report is None:
@@ -256,7 +261,7 @@ def queue_writeback(call_id: str, version: int, settings: Settings) -> int | Non
         data, tenant_id = dict(report.data), report.tenant_id
         if not (data.get("call") or {}).get("record_id"):
             return None
-        adapter = adapter_for(s, tenant_id, settings)
+        adapter = crm_adapter(s, tenant_id, settings)
         if adapter is None:
             return None
         try:
