@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, str] = {
     "analyze": "workers.cli:analyze_cmd",
     "replay": "plugin.live.cli:replay_cmd",
     "sandbox": "plugin.sandbox.cli:sandbox_group",
+    "practice": "plugin.practice.cli:practice_cmd",
 }
 
 

@@ -19,6 +19,8 @@ BLUEPRINTS: list[str] = [
     "plugin.web.crm_oauth:bp",
     "plugin.web.admin:bp",
     "plugin.web.live_pages:bp",
+    "plugin.web.practice_api:bp",
+    "plugin.web.practice_pages:bp",
 ]
 
 
