@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 import requests
 from flask import Blueprint, abort, current_app, jsonify, render_template
 
-from plugin.crm_auth import sign_canvas_request, sign_hubspot_v3
+from plugin.crm_auth import hubspot_signing_uri, sign_canvas_request, sign_hubspot_v3
 from plugin.sandbox.seed_data import directory
 from plugin.sandbox.state import state
 
@@ -154,8 +154,11 @@ def hubspot_card_fetch(contact_id: str) -> Any:
                        "userId": int(ident.get("hs_user_id") or 0),
                        "userEmail": SF_USER["email"], "objectId": person["hs_id"],
                        "objectType": "CONTACT"}, separators=(",", ":"))
-    url = f"{web_base_url()}/hubspot/card/context?{urlencode(_hubspot_query())}"
-    signature, timestamp = sign_hubspot_v3("POST", url, body, ident["hs_client_secret"])
+    path, query = "/hubspot/card/context", urlencode(_hubspot_query())
+    url = f"{web_base_url()}{path}?{query}"
+    # HubSpot signs the URI with the common escapes (%40, %3A, …) decoded.
+    signed_uri = hubspot_signing_uri(web_base_url(), path, query)
+    signature, timestamp = sign_hubspot_v3("POST", signed_uri, body, ident["hs_client_secret"])
     try:
         resp = requests.post(url, data=body.encode(), timeout=CARD_TIMEOUT_S, headers={
             "Content-Type": "application/json", "X-HubSpot-Signature-v3": signature,
