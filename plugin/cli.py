@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, str] = {
     "replay": "plugin.live.cli:replay_cmd",
     "sandbox": "plugin.sandbox.cli:sandbox_group",
     "practice": "plugin.practice.cli:practice_cmd",
+    "manifests": "plugin.manifests:manifests_cmd",
 }
 
 
