@@ -111,6 +111,13 @@ class LocalWhisperStream(SttStream):
         self._closed = True
         return events
 
+    def force_endpoint(self) -> list[TranscriptEvent]:
+        """End the open segment now (e.g. the caller knows the speaker stopped)."""
+        if self._closed or self._segment is None:
+            return []
+        final = self._close_segment(trim_tail=True)
+        return [final] if final is not None else []
+
     @property
     def position_ms(self) -> int:
         """Stream clock: ms of audio classified so far."""
