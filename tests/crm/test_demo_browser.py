@@ -1,0 +1,90 @@
+"""The demo CRM pages in a real browser (Debian Chromium): the coach opens inside both CRMs."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+
+from plugin.sandbox.server import SandboxHandle, start_sandbox
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def instance_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("demo-browser-instance")
+
+
+@pytest.fixture(scope="module")
+def crm_sandbox(instance_path: Path) -> Iterator[SandboxHandle]:
+    handle = start_sandbox(instance_path)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def web(app: Any, crm_sandbox: SandboxHandle) -> Iterator[str]:
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}"
+    app.config["SETTINGS"].public_base_url = url
+    crm_sandbox.app.config["SALESCOACH_WEB_BASE_URL"] = url
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield url
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def page() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Debian Chromium is required at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        # The sandbox's certificate comes from a local test CA the browser does not know.
+        context = browser.new_context(ignore_https_errors=True)
+        yield context.new_page()
+        context.close()
+        browser.close()
+
+
+def person(sandbox: SandboxHandle, index: int) -> dict[str, str]:
+    people = requests.get(sandbox.base_url + "/_sandbox/directory", verify=sandbox.ca_path,
+                          timeout=10).json()["people"]
+    return dict(people[index])
+
+
+def test_hubspot_record_shows_the_card_and_opens_the_coach_in_a_modal(
+        page: Any, crm_sandbox: SandboxHandle, web: str) -> None:
+    p = person(crm_sandbox, 2)
+    page.goto(f"{crm_sandbox.base_url}/demo/hubspot/{p['hs_id']}")
+    page.wait_for_selector("#card-not-connected", timeout=20_000)
+    assert "not connected" in page.inner_text("#card-not-connected")
+    page.click("#open-coach")
+    page.wait_for_selector("#coach-modal.open", timeout=10_000)
+    src = page.get_attribute("#coach-frame", "src") or ""
+    assert src.startswith(f"{web}/panel/live?t=")
+    frame = page.frame_locator("#coach-frame")
+    frame.locator("header.topbar").wait_for(timeout=20_000)
+
+
+def test_salesforce_record_posts_the_canvas_request_into_the_coach_frame(
+        page: Any, crm_sandbox: SandboxHandle, web: str) -> None:
+    p = next(x for x in [person(crm_sandbox, i) for i in range(4)] if x["sf_type"] == "Contact")
+    page.goto(f"{crm_sandbox.base_url}/demo/salesforce/{p['sf_id']}")
+    assert page.inner_text("#record-name") == p["name"]
+    canvas = page.frame_locator("#sales-coach-canvas")
+    # Not connected yet: the panel opens under a banner that says how to connect.
+    canvas.locator("#connect-banner").wait_for(timeout=20_000)
+    assert "not connected" in canvas.locator("#connect-banner").inner_text()
+    canvas.frame_locator("#panel").locator("header.topbar").wait_for(timeout=20_000)
