@@ -29,7 +29,7 @@ _celery: Celery | None = None
 def broker_folders(settings: Settings) -> dict[str, Path]:
     """Folders of the embedded filesystem broker (created on demand)."""
     root = settings.instance_path / "broker"
-    folders = {"queue": root / "queue", "processed": root / "processed", "control": root / "control"}
+    folders = {name: root / name for name in ("queue", "processed", "control")}
     for path in folders.values():
         path.mkdir(parents=True, exist_ok=True)
     return folders
@@ -82,7 +82,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 def celery_init_app(app: Flask) -> Celery:
     """Create the Celery app for ``app`` (Flask's pattern) and store it in ``app.extensions``."""
 
-    class FlaskTask(Task):  # type: ignore[misc]
+    class FlaskTask(Task):
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
             with app.app_context():
                 return self.run(*args, **kwargs)
@@ -109,7 +109,7 @@ def get_celery() -> Celery:
     from flask import current_app, has_app_context
 
     if has_app_context() and "celery" in current_app.extensions:
-        return current_app.extensions["celery"]  # type: ignore[no-any-return]
+        return current_app.extensions["celery"]
     global _celery
     if _celery is None:
         from plugin.app import create_app

@@ -174,7 +174,8 @@ def _queued(console: Any, recording_id: str, wait: bool) -> None:
                 assert rec is not None
                 stage, status, progress, error = rec.stage, rec.status, rec.progress, rec.error
             step = order.index(stage) if stage in order else len(order) - 1
-            overall = 60 * progress / 100 if stage == "transcribing" else (100 * step / (len(order) - 1))
+            overall = (60 * progress / 100 if stage == "transcribing"
+                       else 100 * step / (len(order) - 1))
             bar.update(task, description=stage.replace("_", " ").capitalize(),
                        completed=max(overall, 0), note=error[:60] if error else "")
             if status == "failed":

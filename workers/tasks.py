@@ -36,7 +36,7 @@ RETRY = {
 
 
 def settings() -> Settings:
-    return current_app.config["SETTINGS"]  # type: ignore[no-any-return]
+    return current_app.config["SETTINGS"]
 
 
 def worker_id(task: Task) -> str:
@@ -67,7 +67,7 @@ def transcribe_recording(self: Task, recording_id: str) -> str | None:
     try:
         call_id = stages.transcribe(recording_id, settings())
     except (stages.StageFailed, ProviderInputError) as exc:
-        reason = getattr(exc, "reason", None) or getattr(exc, "message", str(exc))
+        reason = str(getattr(exc, "reason", None) or getattr(exc, "message", None) or exc)
         stages.fail_recording(recording_id, reason)
         return None
     except SoftTimeLimitExceeded:
@@ -99,7 +99,7 @@ def analyse_call(self: Task, call_id: str) -> int | None:
 
 
 @shared_task(name="salescoach.deliver_outbox", bind=True, acks_late=True,
-             soft_time_limit=60, time_limit=90, max_retries=None)
+             soft_time_limit=120, time_limit=150, max_retries=None)
 def deliver_outbox(self: Task, outbox_id: int) -> str:
     """Write one outbox row to the CRM at most once (see ``plugin.pipeline.outbox``)."""
     result = outbox.deliver(int(outbox_id), settings(), worker=worker_id(self))

@@ -33,7 +33,7 @@ from plugin.settings import Settings
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8  # then the row fails and waits for a person (retry on /admin/outbox)
-LEASE_S = 120  # longer than the crm task's hard time limit
+LEASE_S = 180  # longer than the crm task's hard time limit (150 s)
 BACKOFF_BASE_S = 2.0
 BACKOFF_MAX_S = 300.0
 
@@ -117,7 +117,8 @@ def _claim(item_id: int, worker: str, lease_s: float) -> tuple[int | None, Deliv
                             or_(OutboxItem.next_attempt_at.is_(None),
                                 OutboxItem.next_attempt_at <= now)),
                        and_(OutboxItem.status == "sending", OutboxItem.lease_until < now)))
-            .values(status="sending", claimed_by=worker, lease_until=now + timedelta(seconds=lease_s),
+            .values(status="sending", claimed_by=worker,
+                    lease_until=now + timedelta(seconds=lease_s),
                     attempts=OutboxItem.attempts + 1, updated_at=now)
             .execution_options(synchronize_session=False)
         )
@@ -181,7 +182,8 @@ def deliver(item_id: int, settings: Settings, *, worker: str = "",
         with db.session_scope() as s:
             adapter = adapter_for(s, tenant_id, settings)
         if adapter is None:
-            raise ProviderInputError("the CRM is not connected for this org; connect it on the admin page")
+            raise ProviderInputError("the CRM is not connected for this org; "
+                                     "connect it on the admin page")
         crm_id = adapter.write_call_activity(payload_to_activity(payload), key)
     except ProviderUnavailable as exc:
         return _retry_or_fail(item_id, attempt_id, attempts, max_attempts, exc.message, exc.status,

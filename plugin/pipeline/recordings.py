@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from plugin.db import db
 from plugin.models import Call, Recording
@@ -75,7 +75,7 @@ def check_record_id(record_id: str) -> str:
 
 
 def store_upload(settings: Settings, *, tenant_id: str, user_id: int | None, filename: str,
-                 stream: BinaryIO, record_id: str = "", record_type: str = "",
+                 stream: IO[bytes], record_id: str = "", record_type: str = "",
                  title: str = "") -> Stored:
     """Validate and store an uploaded recording; commit its rows. Raises ``UploadRejected``."""
     record_id = check_record_id(record_id)

@@ -82,7 +82,8 @@ def _turn_rows(tenant_id: str, call_id: str, turns: list[Turn]) -> list[TurnRow]
             for i, t in enumerate(turns)]
 
 
-def transcribe(recording_id: str, settings: Settings, progress: Progress | None = None) -> str | None:
+def transcribe(recording_id: str, settings: Settings,
+               progress: Progress | None = None) -> str | None:
     """Transcribe the recording into the call's turns; returns the call id, or None when the
     recording is gone, already failed, or already transcribed by an earlier run."""
     with db.session_scope() as s:
@@ -139,7 +140,8 @@ def transcribe(recording_id: str, settings: Settings, progress: Progress | None 
 def load_turns(call_id: str) -> list[Turn]:
     with db.session_scope() as s:
         rows = s.scalars(select(TurnRow).where(TurnRow.call_id == call_id).order_by(TurnRow.seq))
-        return [Turn(seq=r.seq, speaker=r.speaker, text=r.text, start_ms=r.start_ms, end_ms=r.end_ms,  # type: ignore[arg-type]
+        return [Turn(seq=r.seq, speaker=r.speaker,  # type: ignore[arg-type]
+                     text=r.text, start_ms=r.start_ms, end_ms=r.end_ms,
                      words=tuple(Word(str(w.get("text", "")), int(w.get("start_ms", 0)),
                                       int(w.get("end_ms", 0)), float(w.get("confidence", 1.0)))
                                  for w in (r.words or []) if isinstance(w, dict)))
@@ -180,8 +182,8 @@ def analyse(call_id: str, settings: Settings, progress: Progress | None = None) 
         call = s.get(Call, call_id)
         if call is None:
             return None
-        pending = s.scalar(select(Recording).where(Recording.call_id == call_id,
-                                                   Recording.stage.in_(("uploaded", "transcribing"))))
+        pending = s.scalar(select(Recording).where(
+            Recording.call_id == call_id, Recording.stage.in_(("uploaded", "transcribing"))))
         if pending is not None:
             return None  # the transcription stage will submit the analysis
         meta, tenant_id = call_meta(call), call.tenant_id
@@ -251,7 +253,8 @@ def queue_writeback(call_id: str, version: int, settings: Settings) -> int | Non
     """Persist the outbox row for this report version (once); returns its id, or None when the
     call has no CRM record or the tenant no CRM connection (the report stays in Sales Coach)."""
     with db.session_scope() as s:
-        report = s.scalar(select(Report).where(Report.call_id == call_id, Report.version == version))
+        report = s.scalar(select(Report).where(Report.call_id == call_id,
+                                               Report.version == version))
         if report is None:
             raise StageFailed(f"report v{version} of call {call_id} is missing")
         existing = s.scalar(select(OutboxItem).where(

@@ -33,13 +33,15 @@ def normalise_timeline(timeline: Any) -> list[dict[str, float | None]]:
         keys = list(timeline)
         length = max((len(v) for v in timeline.values() if isinstance(v, list)), default=0)
         for i in range(length):
-            rows.append({k: (timeline[k][i] if isinstance(timeline[k], list) and i < len(timeline[k])
-                             else None) for k in keys})
+            rows.append({k: (timeline[k][i]
+                             if isinstance(timeline[k], list) and i < len(timeline[k]) else None)
+                         for k in keys})
     elif isinstance(timeline, Sequence):
         rows = [r for r in timeline if isinstance(r, Mapping)]
     out = []
     for r in rows:
-        sentiment = r.get("sentiment") if isinstance(r.get("sentiment"), Mapping) else {}
+        raw = r.get("sentiment")
+        sentiment: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
         out.append({
             "t_ms": _num(_pick(r, "t_ms", "at_ms", "end_ms", "start_ms"), 0.0),
             "talk_ratio": _num(_pick(r, "talk_ratio", "rep_talk_ratio")),

@@ -28,4 +28,5 @@ def read_share_token(settings: Settings, token: str) -> tuple[str, str] | None:
 
 
 def report_url(settings: Settings, tenant_id: str, call_id: str) -> str:
-    return f"{settings.public_base_url}/panel/calls/{call_id}?s={share_token(settings, tenant_id, call_id)}"
+    token = share_token(settings, tenant_id, call_id)
+    return f"{settings.public_base_url}/panel/calls/{call_id}?s={token}"

@@ -43,7 +43,8 @@ def report_pdf(report: Mapping[str, Any], report_url: str = "") -> bytes:
         Paragraph(escape(str(call.get("title") or "Call report")), h1),
         Paragraph(escape(f"{str(call.get('started_at') or '')[:16].replace('T', ' ')} · "
                          f"duration {fmt_ms(call.get('duration_ms'))} · "
-                         f"{call.get('turns', 0)} turns · report v{report.get('version', 1)}"), small),
+                         f"{call.get('turns', 0)} turns · report v{report.get('version', 1)}"),
+                  small),
         Spacer(1, 4 * mm),
     ]
     score = overall_score(report)

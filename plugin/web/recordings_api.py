@@ -29,7 +29,7 @@ bp = Blueprint("recordings_api", __name__)
 
 
 def _settings() -> Settings:
-    return current_app.config["SETTINGS"]  # type: ignore[no-any-return]
+    return current_app.config["SETTINGS"]
 
 
 def _check_record_exists(tenant_id: str, record_id: str, record_type: str) -> None:
@@ -101,7 +101,8 @@ def recording_status(session: Any, rec: Recording) -> dict[str, Any]:
         item = session.scalar(select(OutboxItem).where(OutboxItem.call_id == rec.call_id)
                               .order_by(OutboxItem.id.desc()).limit(1))
         if item is not None:
-            out["writeback"] = {"status": item.status, "crm": item.crm, "crm_id": item.crm_id or None,
+            out["writeback"] = {"status": item.status, "crm": item.crm,
+                                "crm_id": item.crm_id or None,
                                 "attempts": item.attempts, "error": item.last_error or None}
     return out
 

@@ -37,7 +37,7 @@ bp = Blueprint("reports_pages", __name__)
 
 
 def _settings() -> Settings:
-    return current_app.config["SETTINGS"]  # type: ignore[no-any-return]
+    return current_app.config["SETTINGS"]
 
 
 def latest_report(s: Session, call_id: str, version: int | None = None) -> Report | None:
@@ -67,7 +67,8 @@ def call_rows(s: Session, ident: Identity, limit: int = 100) -> list[dict[str, A
         out.append({"id": c.id, "title": c.title or "Call", "source": c.source,
                     "status": c.status, "record_id": c.record_id, "record_type": c.record_type,
                     "started_at": _iso(c.started_at or c.created_at), "duration_ms": c.duration_ms,
-                    "report_version": versions.get(c.id), "score": overall_score(data) if data else None,
+                    "report_version": versions.get(c.id),
+                    "score": overall_score(data) if data else None,
                     "scores": data.get("scores", {}) if data else {}, "error": c.error or None})
     return out
 
@@ -212,7 +213,8 @@ def report_page(call_id: str) -> Any:
                                share=request.args["s"], **ctx)
     ident = authenticate()
     call = get_owned(s, Call, call_id, ident.tenant_id, "call")
-    return render_panel("report.html", share="", **report_context(s, call, latest_report(s, call_id)))
+    ctx = report_context(s, call, latest_report(s, call_id))
+    return render_panel("report.html", share="", **ctx)
 
 
 # -- admin outbox -----------------------------------------------------------------------------
@@ -263,7 +265,8 @@ def api_outbox_retry(item_id: int) -> Any:
     s = request_session()
     item = get_owned(s, OutboxItem, item_id, ident.tenant_id, "outbox item")
     if item.status != "failed":
-        raise ApiError(409, "not_failed", f"only failed items can be retried (this one is {item.status})")
+        raise ApiError(409, "not_failed",
+                       f"only failed items can be retried (this one is {item.status})")
     reset_for_retry(s, item)
     s.commit()
     enqueue(DELIVER, item.id)

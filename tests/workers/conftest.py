@@ -73,6 +73,11 @@ def wait_for(check: Callable[[], T | None], timeout: float = 120.0, every: float
         time.sleep(every)
 
 
+@pytest.fixture(name="wait_for")
+def wait_for_fixture() -> Callable[..., Any]:
+    return wait_for
+
+
 def test_broker_url(tmp: Path) -> str:
     return os.environ.get("SALESCOACH_TEST_BROKER_URL", "") or "filesystem://"
 

@@ -107,6 +107,7 @@ def test_recording_status_of_another_tenant_is_not_found(client: Any, tenants: A
                                                          call_wav: Path) -> None:
     mine = tenants.identity("demo", "rep-up")
     other = tenants.identity("sf:00DOTHER", "005X")
-    rid = _upload(client, tenants.headers(mine), call_wav.read_bytes(), "c.wav").json["recording_id"]
-    assert client.get(f"/api/v1/recordings/{rid}", headers=tenants.headers(other)).status_code == 404
-    assert client.get(f"/api/v1/recordings/{rid}", headers=tenants.headers(mine)).status_code == 200
+    resp = _upload(client, tenants.headers(mine), call_wav.read_bytes(), "c.wav")
+    url = f"/api/v1/recordings/{resp.json['recording_id']}"
+    assert client.get(url, headers=tenants.headers(other)).status_code == 404
+    assert client.get(url, headers=tenants.headers(mine)).status_code == 200

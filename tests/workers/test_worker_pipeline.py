@@ -1,0 +1,75 @@
+"""A real Celery worker runs the post-call pipeline: upload → transcription (local Whisper) →
+analysis → report → CRM write-back; bad audio ends in a failed state with the reason."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from plugin.security import Identity
+
+pytestmark = pytest.mark.slow
+
+
+def _status(client: Any, headers: dict[str, str], rid: str) -> dict[str, Any]:
+    return client.get(f"/api/v1/recordings/{rid}", headers=headers).json
+
+
+def _identity(app: Any, tenant_id: str, crm_user: str) -> tuple[Identity, dict[str, str]]:
+    from plugin.db import db
+    from plugin.tenancy import ensure_tenant, ensure_user
+
+    with db.session_scope() as s:
+        ensure_tenant(s, tenant_id, "salesforce")
+        user = ensure_user(s, tenant_id, crm_user, name="Rep")
+        ident = Identity(tenant_id=tenant_id, user_id=user.id, crm_user_id=crm_user)
+    token = app.extensions["salescoach.signer"].issue(ident)
+    return ident, {"Authorization": f"Bearer {token}"}
+
+
+def test_uploaded_recording_becomes_a_report_on_a_real_worker(
+        worker_app: Any, celery_worker: Any, call_wav: Path, wait_for: Any) -> None:
+    # given an org without a CRM connection and a spoken stereo call
+    client = worker_app.test_client()
+    _ident, headers = _identity(worker_app, "sf:00DNOCRM", "005A")
+    # when the rep uploads it
+    resp = client.post("/api/v1/recordings", headers=headers, content_type="multipart/form-data",
+                       data={"file": (io.BytesIO(call_wav.read_bytes()), "call.wav")})
+    assert resp.status_code == 202
+    rid, call_id = resp.json["recording_id"], resp.json["call_id"]
+    # then the worker transcribes, analyses and reports it; no CRM, so nothing is written back
+    final = wait_for(lambda: (st := _status(client, headers, rid))["status"] in ("done", "failed")
+                     and st, timeout=240, what="the recording to be processed")
+    assert final["status"] == "done" and final["stage"] == "done", final
+    assert final["report_version"] == 1 and final["writeback"] is None
+    call = client.get(f"/api/v1/calls/{call_id}", headers=headers).json
+    speakers = {t["speaker"] for t in call["turns"]}
+    assert speakers == {"rep", "customer"}
+    text = " ".join(t["text"] for t in call["turns"]).lower()
+    assert "budget" in text and "proposal" in text
+    report = client.get(f"/api/v1/calls/{call_id}/report", headers=headers).json
+    assert any(o["label"] == "price" for o in report["objections"]), report["objections"]
+
+
+def test_corrupt_audio_ends_failed_with_the_reason(worker_app: Any, celery_worker: Any,
+                                                   wait_for: Any) -> None:
+    client = worker_app.test_client()
+    _ident, headers = _identity(worker_app, "sf:00DNOCRM", "005A")
+    junk = b"RIFF\x24\x80\x00\x00WAVEfmt " + bytes(range(256)) * 40  # a WAV header, then noise
+    resp = client.post("/api/v1/recordings", headers=headers, content_type="multipart/form-data",
+                       data={"file": (io.BytesIO(junk), "broken.wav")})
+    assert resp.status_code == 202
+    rid = resp.json["recording_id"]
+    final = wait_for(lambda: (st := _status(client, headers, rid))["status"] == "failed" and st,
+                     timeout=120, what="the corrupt recording to fail")
+    assert final["error"] and final["report_version"] is None
+    # the upload itself is kept (nothing lost), only the processing failed
+    from plugin.db import db
+    from plugin.models import Recording
+
+    with db.session_scope() as s:
+        rec = s.get(Recording, rid)
+        assert rec is not None and Path(rec.path).is_file()
