@@ -19,6 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,9 +121,11 @@ class LiveCall:
                  stt: SpeechToText, coach: Any, next_seq: int = 1, offset_ms: int = 0,
                  last_speaker: str = "customer", deep: bool = True,
                  deep_every: int = DEEP_EVERY_TURNS, post_call: bool = True,
-                 source: str = "panel") -> None:
+                 source: str = "panel",
+                 app_context: Callable[[], AbstractContextManager[Any]] = nullcontext) -> None:
         self.call_id, self.tenant_id, self.channels = call_id, tenant_id, channels
         self.source = source
+        self._app_context = app_context  # enqueueing needs the web app's Celery app
         self.coach = coach
         self.next_seq = next_seq
         self.offset_ms = offset_ms
@@ -305,7 +308,8 @@ class LiveCall:
     # Deep tier ---------------------------------------------------------------------------
     def _enqueue_deep(self, upto_seq: int) -> None:
         try:
-            enqueue_deep(self.call_id, self.tenant_id, upto_seq)
+            with self._app_context():
+                enqueue_deep(self.call_id, self.tenant_id, upto_seq)
         except Exception:  # noqa: BLE001 - the deep tier is optional at run time
             log.exception("could not enqueue deep review for %s", self.call_id)
 
@@ -368,7 +372,8 @@ class LiveCall:
                                     "end_reason": reason})
             if self._post_call:
                 try:
-                    submit_post_call(self.call_id)
+                    with self._app_context():
+                        submit_post_call(self.call_id)
                 except Exception:  # noqa: BLE001 - the call is stored; analysis can be re-run
                     log.exception("submit_call failed for %s", self.call_id)
             self.ended = {"type": "ended", "call_id": self.call_id, "summary": summary,

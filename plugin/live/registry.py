@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from plugin.live import engines, store
@@ -34,9 +36,14 @@ class ChannelMismatch(Exception):
 class LiveFactory:
     """Builds live calls with this process's engines."""
 
-    def __init__(self, settings: Settings, *, deep: bool = True, post_call: bool = True) -> None:
+    def __init__(self, settings: Settings, *, deep: bool = True, post_call: bool = True,
+                 app: Any = None) -> None:
         self.settings = settings
         self.deep, self.post_call = deep, post_call
+        # Work handed to Celery (deep tier, post-call) runs in this Flask app's context so
+        # it uses the app's Celery and database rather than building new ones.
+        self.app_context: Callable[[], AbstractContextManager[Any]] = (
+            app.app_context if app is not None else nullcontext)
 
     def _coach(self, tenant_id: str, record_id: str, record_type: str) -> Any:
         context = engines.customer_context(self.settings, tenant_id, record_id, record_type)
@@ -56,7 +63,8 @@ class LiveFactory:
                                     title=start.title)
         return self._wire(LiveCall(call_id=call_id, tenant_id=tenant_id, channels=start.channels,
                                    stt=engines.stt_for(self.settings), coach=coach,
-                                   deep=self.deep, post_call=self.post_call, source=start.source))
+                                   deep=self.deep, post_call=self.post_call, source=start.source,
+                                   app_context=self.app_context))
 
     def rebuild(self, stored: store.StoredCall, channels: tuple[str, ...]) -> LiveCall:
         """A call this process does not hold (server restarted): replay its stored turns
@@ -74,7 +82,7 @@ class LiveFactory:
             stt=engines.stt_for(self.settings), coach=coach,
             next_seq=(last.seq + 1) if last else 1, offset_ms=offset,
             last_speaker=last.speaker if last else "customer", deep=self.deep,
-            post_call=self.post_call))
+            post_call=self.post_call, app_context=self.app_context))
 
 
 class CallRegistry:

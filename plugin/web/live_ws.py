@@ -41,7 +41,8 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("SOCK_SERVER_OPTIONS", {"max_message_size": 4 * MAX_FRAME_BYTES,
                                                   "ping_interval": 20})
     grace = float(app.config.get("LIVE_RESUME_GRACE_S", RESUME_GRACE_S))
-    app.extensions["salescoach.live"] = CallRegistry(LiveFactory(settings), grace_s=grace)
+    app.extensions["salescoach.live"] = CallRegistry(LiveFactory(settings, app=app),
+                                                         grace_s=grace)
     sock.init_app(app)
 
 
