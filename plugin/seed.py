@@ -35,3 +35,7 @@ def seed_demo(settings: Settings) -> str:
 
 # Other areas' seeders (e.g. demo calls), each ``fn(settings) -> None``; one line per area.
 SEED_HOOKS: list[Callable[[Settings], None]] = []
+
+from plugin.crm.seed import connect_sandbox  # noqa: E402 - CRM sandbox connections
+
+SEED_HOOKS.append(connect_sandbox)

@@ -1,0 +1,144 @@
+"""Build the adapter of a tenant's CRM connection (tokens decrypted, refreshed tokens saved
+back encrypted), and store new connections."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from plugin.crm.tokens import OAuthApp, OAuthTokens, TokenSaver
+from plugin.models import CrmConnection
+from plugin.providers.crm import CrmAdapter
+from plugin.security import SecretBox, encryption_key
+from plugin.settings import Settings
+
+log = logging.getLogger(__name__)
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+KINDS = ("salesforce", "hubspot")
+
+
+def is_sandbox_url(url: str) -> bool:
+    return (urlsplit(url).hostname or "") in LOOPBACK
+
+
+def oauth_app(settings: Settings, kind: str, instance_url: str = "") -> OAuthApp:
+    """Credentials to refresh tokens: the sandbox's for a loopback instance (demo mode),
+    otherwise the CRM app from settings."""
+    if instance_url and is_sandbox_url(instance_url) or not _configured(settings, kind):
+        from plugin.sandbox.config import sandbox_credentials
+
+        creds = sandbox_credentials(settings)
+        base = (instance_url or creds.base_url).rstrip("/")
+        if kind == "salesforce":
+            return OAuthApp(creds.sf_client_id, creds.sf_client_secret,
+                            base + "/services/oauth2/token", creds.ca_path)
+        return OAuthApp(creds.hs_client_id, creds.hs_client_secret, base + "/oauth/v1/token",
+                        creds.ca_path)
+    if kind == "salesforce":
+        return OAuthApp(settings.salesforce_client_id, settings.salesforce_client_secret,
+                        settings.salesforce_login_url.rstrip("/") + "/services/oauth2/token")
+    return OAuthApp(settings.hubspot_client_id, settings.hubspot_client_secret,
+                    settings.hubspot_api_host.rstrip("/") + "/oauth/v1/token")
+
+
+def _configured(settings: Settings, kind: str) -> bool:
+    if kind == "salesforce":
+        return bool(settings.salesforce_client_id and settings.salesforce_client_secret)
+    return bool(settings.hubspot_client_id and settings.hubspot_client_secret)
+
+
+def _kind_for(tenant_id: str, record_id: str) -> str | None:
+    if tenant_id.startswith("sf:"):
+        return "salesforce"
+    if tenant_id.startswith("hs:"):
+        return "hubspot"
+    if record_id:
+        return "hubspot" if record_id.isdigit() else "salesforce"
+    return None
+
+
+def connection_for(session: Session, tenant_id: str, kind: str | None = None,
+                   record_id: str = "") -> CrmConnection | None:
+    """The tenant's connected CRM (of ``kind``, or the one its id/record id implies)."""
+    rows = session.scalars(select(CrmConnection).where(
+        CrmConnection.tenant_id == tenant_id, CrmConnection.status == "connected",
+        CrmConnection.access_token_enc != "").order_by(CrmConnection.id)).all()
+    wanted = kind or _kind_for(tenant_id, record_id)
+    for row in rows:
+        if wanted is None or row.kind == wanted:
+            return row
+    return None if wanted else (rows[0] if rows else None)
+
+
+def _saver(session: Session, box: SecretBox, connection_id: int) -> TokenSaver:
+    """Persist refreshed tokens (encrypted) in a session of their own: the caller's session
+    may be closed by the time a refresh happens."""
+    bind = session.get_bind()
+
+    def save(tokens: OAuthTokens) -> None:
+        with Session(bind) as s, s.begin():
+            row = s.get(CrmConnection, connection_id)
+            if row is None:
+                return
+            row.access_token_enc = box.encrypt(tokens.access_token)
+            if tokens.refresh_token:
+                row.refresh_token_enc = box.encrypt(tokens.refresh_token)
+            row.instance_url = tokens.instance_url
+            row.expires_at = tokens.expires_at
+        log.info("stored refreshed %s tokens of connection %s", row.kind, connection_id)
+
+    return save
+
+
+def adapter_for(session: Session, tenant_id: str, settings: Settings, kind: str | None = None,
+                record_id: str = "") -> CrmAdapter | None:
+    """The CRM adapter of ``tenant_id``, or None when it has no connected CRM.
+
+    The adapter holds decrypted tokens and outlives ``session``. ``kind`` picks a CRM when a
+    tenant (the demo) has both; otherwise a numeric ``record_id`` means HubSpot.
+    """
+    conn = connection_for(session, tenant_id, kind, record_id)
+    if conn is None:
+        return None
+    box = SecretBox(encryption_key(settings))
+    tokens = OAuthTokens(access_token=box.decrypt(conn.access_token_enc),
+                         refresh_token=box.decrypt(conn.refresh_token_enc),
+                         instance_url=conn.instance_url.rstrip("/"), expires_at=conn.expires_at)
+    app = oauth_app(settings, conn.kind, conn.instance_url)
+    saver = _saver(session, box, conn.id)
+    if conn.kind == "salesforce":
+        from plugin.crm.salesforce import SalesforceAdapter
+
+        return SalesforceAdapter(tenant_id, tokens, app,
+                                 api_version=settings.salesforce_api_version, on_tokens=saver)
+    if conn.kind == "hubspot":
+        from plugin.crm.hubspot import HubSpotAdapter
+
+        return HubSpotAdapter(tenant_id, tokens, app, on_tokens=saver)
+    log.warning("tenant %s has a connection of unknown kind %r", tenant_id, conn.kind)
+    return None
+
+
+def save_connection(session: Session, settings: Settings, tenant_id: str, kind: str,
+                    tokens: OAuthTokens, connected_by: int | None = None) -> CrmConnection:
+    """Create or update the tenant's connection of ``kind`` with encrypted tokens."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown CRM kind {kind!r}")
+    box = SecretBox(encryption_key(settings))
+    conn = session.scalar(select(CrmConnection).where(CrmConnection.tenant_id == tenant_id,
+                                                      CrmConnection.kind == kind))
+    if conn is None:
+        conn = CrmConnection(tenant_id=tenant_id, kind=kind)
+        session.add(conn)
+    conn.instance_url = tokens.instance_url.rstrip("/")
+    conn.access_token_enc = box.encrypt(tokens.access_token)
+    conn.refresh_token_enc = box.encrypt(tokens.refresh_token)
+    conn.expires_at = tokens.expires_at
+    conn.status = "connected"
+    if connected_by is not None:
+        conn.connected_by = connected_by
+    session.flush()
+    return conn
