@@ -73,9 +73,11 @@ def normalise_base_url(base_url: str) -> str:
     value = (base_url or "").strip().rstrip("/")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ManifestError(f"--base-url must look like https://coach.example.org, got {base_url!r}")
+        raise ManifestError(
+            f"--base-url must look like https://coach.example.org, got {base_url!r}")
     if parts.query or parts.fragment or parts.username or parts.password:
-        raise ManifestError(f"--base-url must not carry credentials, a query or a fragment: {base_url!r}")
+        raise ManifestError(
+            f"--base-url must not carry credentials, a query or a fragment: {base_url!r}")
     return value
 
 
@@ -89,7 +91,8 @@ def _is_text(path: Path) -> bool:
     return path.suffix in TEXT_SUFFIXES or path.name in TEXT_NAMES
 
 
-def _walk(folder: Path, top_level_skip: frozenset[str]) -> Iterable[Path]:
+def walk_templates(folder: Path, top_level_skip: frozenset[str]) -> Iterable[Path]:
+    """The files of one template folder that are manifests (not tests or npm harnesses)."""
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder)
         if any(part in SKIP_NAMES for part in rel.parts):
@@ -128,7 +131,7 @@ def render_manifests(base_url: str, out: Path, source_root: Path | None = None) 
     written: list[Path] = []
     for source in SOURCES:
         folder = root / source.path
-        for path in _walk(folder, source.top_level_skip):
+        for path in walk_templates(folder, source.top_level_skip):
             target = out / source.dest / path.relative_to(folder)
             target.parent.mkdir(parents=True, exist_ok=True)
             if _is_text(path):
@@ -167,7 +170,7 @@ def manifests_cmd(base_url: str | None, out: Path, force: bool, source: Path | N
     """
     from plugin.cli import settings_or_exit
 
-    chosen = base_url or settings_or_exit().public_base_url
+    chosen = settings_or_exit().public_base_url if base_url is None else base_url
     if out.exists() and any(out.iterdir()) and not force:
         raise ManifestError(f"{out} is not empty; pass --force to write into it anyway")
     files = render_manifests(chosen, out, source)
