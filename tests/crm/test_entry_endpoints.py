@@ -12,7 +12,14 @@ import pytest
 
 from plugin.crm_auth import sign_apex_callout, sign_canvas_request, sign_hubspot_v3
 from plugin.db import db
-from plugin.models import Call, CrmConnection, PracticeSession, Recording, Report
+from plugin.models import (
+    Call,
+    CrmConnection,
+    Nudge,
+    OutboxItem,
+    Recording,
+    Report,
+)
 
 SF_SECRET = "sf-consumer-secret"
 HS_SECRET = "hs-client-secret"
@@ -252,38 +259,75 @@ def test_hubspot_card_rejects_a_body_claiming_another_portal(client: Any) -> Non
     assert resp.status_code == 400 and "portalId" in resp.get_json()["error"]["message"]
 
 
+# Argument name in a route -> which of the owner's rows it names.
+ID_ARGS = {"call_id": "call", "recording_id": "recording", "session_id": "practice",
+           "nudge_id": "nudge", "item_id": "outbox"}
+POST_BODIES: dict[str, Any] = {"rating": {"rating": 1}, "replies": {"text": "Fair point."}}
+
+
 def test_a_user_of_one_tenant_gets_404_for_every_resource_of_another(client: Any, app: Any,
                                                                      tenants: Any) -> None:
     owner = tenants.identity("sf:00DOWNER", "005OWN")
     with db.session_scope() as s:
-        call = Call(tenant_id=owner.tenant_id, user_id=owner.user_id, record_id="003R")
+        call = Call(tenant_id=owner.tenant_id, user_id=owner.user_id, record_id="003R",
+                    status="analysed")
         s.add(call)
         s.flush()
-        s.add(Report(tenant_id=owner.tenant_id, call_id=call.id, data={"scores": {"x": 70}}))
-        practice = PracticeSession(tenant_id=owner.tenant_id, user_id=owner.user_id,
-                                   scenario_id="price")
+        s.add(Report(tenant_id=owner.tenant_id, call_id=call.id,
+                     data={"scores": {"x": 70}, "tips": ["Ask more"]}))
         rec = Recording(tenant_id=owner.tenant_id, filename="a.wav", path="/nonexistent")
-        s.add_all([practice, rec])
+        nudge = Nudge(tenant_id=owner.tenant_id, call_id=call.id, category="talk",
+                      severity="info", text="Ask a question", rule="r")
+        outbox = OutboxItem(tenant_id=owner.tenant_id, idempotency_key=f"k-{call.id}",
+                            call_id=call.id, crm="salesforce", status="failed")
+        s.add_all([rec, nudge, outbox])
         s.flush()
-        ids = {"call": call.id, "report": call.id, "practice": practice.id, "recording": rec.id}
-    # Another tenant's signed entry yields a session bound to that other tenant only.
-    intruder_token = token_of(hubspot(client, CARD).get_json()["panel_url"])
-    assert me(client, intruder_token)["tenant_id"] == "hs:9001"
-    checked = []
+        ids = {"call": call.id, "recording": rec.id,
+               "nudge": str(nudge.id), "outbox": str(outbox.id)}
+    # A practice session made through its own API (so its state is real).
+    scenarios = client.get("/api/v1/practice/scenarios", headers=tenants.headers(owner))
+    scenario = scenarios.get_json()["scenarios"][0]["id"]
+    started = client.post("/api/v1/practice/sessions", headers=tenants.headers(owner),
+                          json={"scenario_id": scenario})
+    assert started.status_code == 201, started.get_json()
+    ids["practice"] = started.get_json()["id"]
+    # Another tenant's signed entry yields a session bound to that other tenant only ...
+    entry_token = token_of(hubspot(client, CARD).get_json()["panel_url"])
+    intruder = me(client, entry_token)
+    assert intruder["tenant_id"] == "hs:9001"
+    # ... and even that tenant's admin sees none of the owner's rows.
+    from plugin.security import Identity
+
+    admin = Identity(**{**intruder, "role": "admin"})
+    bearer = tenants.headers(admin)
+    checked: list[str] = []
     for rule in app.url_map.iter_rules():
-        if not rule.rule.startswith("/api/v1/") or "GET" not in (rule.methods or ()):
+        if not rule.rule.startswith(("/api/v1/", "/panel/")) or len(rule.arguments) != 1:
             continue
-        if len(rule.arguments) != 1:
+        (arg,) = rule.arguments
+        if arg not in ID_ARGS:
             continue
-        kind = next((k for k in ids if k in rule.rule), None)
-        if kind is None:
-            continue
-        url = re.sub(r"<[^>]+>", ids[kind], rule.rule)
-        resp = client.get(url, headers={"Authorization": f"Bearer {intruder_token}"})
-        assert resp.status_code == 404, (url, resp.status_code)
-        owner_resp = client.get(url, headers=tenants.headers(owner))
-        assert owner_resp.status_code != 404 or kind == "report", url
-        checked.append(url)
+        url = re.sub(r"<[^>]+>", ids[ID_ARGS[arg]], rule.rule)
+        for method in sorted((rule.methods or set()) & {"GET", "POST"}):
+            body = next((b for key, b in POST_BODIES.items() if key in rule.rule), {})
+            resp = client.open(url, method=method, headers=bearer,
+                               json=body if method == "POST" else None)
+            assert resp.status_code == 404, (method, url, resp.status_code, resp.get_data()[:200])
+            checked.append(f"{method} {rule.rule}")
+    print("tenant wall checked:", checked)
+    assert "GET /api/v1/calls/<call_id>" in checked
+    assert "GET /api/v1/practice/sessions/<session_id>" in checked
+    # The owner reaches the same rows, so the 404s above are the wall, not bad ids.
+    owner_call = client.get(f"/api/v1/calls/{ids['call']}", headers=tenants.headers(owner))
+    assert owner_call.status_code == 200
+    assert client.get(f"/api/v1/practice/sessions/{ids['practice']}",
+                      headers=tenants.headers(owner)).status_code == 200
+    # Lists never include another tenant's rows.
+    for path in ("/api/v1/calls", "/api/v1/practice/sessions", "/api/v1/live/calls"):
+        resp = client.get(path, headers=bearer)
+        if resp.status_code == 200:
+            assert ids["call"] not in resp.get_data(as_text=True)
+            assert ids["practice"] not in resp.get_data(as_text=True)
     # The widget context of the owner's record never leaks into the other tenant's answer.
     data = hubspot(client, {**CARD, "objectId": "003R"}).get_json()
     assert data["last_call"] is None
