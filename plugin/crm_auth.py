@@ -69,6 +69,23 @@ def _check_fresh(issued_s: float, max_age_s: int, now: float | None, what: str) 
         raise SignatureError(f"{what} is in the future; check the clock of the signer")
 
 
+# Salesforce ids --------------------------------------------------------------------------
+
+_ID18_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+
+
+def salesforce_id18(value: str) -> str:
+    """The 18-character, case-insensitive form of a 15-character Salesforce id (others as is),
+    so a canvas request, an Apex callout and an OAuth identity name the same org."""
+    if len(value) != 15 or not value.isalnum() or not value.isascii():
+        return value
+    suffix = ""
+    for k in range(3):
+        chunk = value[k * 5:(k + 1) * 5]
+        suffix += _ID18_ALPHABET[sum(1 << n for n, c in enumerate(chunk) if "A" <= c <= "Z")]
+    return value + suffix
+
+
 # Salesforce canvas ---------------------------------------------------------------------
 
 

@@ -12,7 +12,12 @@ from typing import Any
 from flask import Blueprint, jsonify, redirect, render_template, request
 from sqlalchemy.orm import Session
 
-from plugin.crm_auth import SignatureError, verify_apex_callout, verify_canvas_request
+from plugin.crm_auth import (
+    SignatureError,
+    salesforce_id18,
+    verify_apex_callout,
+    verify_canvas_request,
+)
 from plugin.db import request_session
 from plugin.web.auth import issue_token
 from plugin.web.crm_common import (
@@ -83,10 +88,12 @@ def canvas() -> Any:
     if not isinstance(org, dict) or not isinstance(user, dict):
         return _canvas_error(400, "invalid_request", "context.organization/user must be objects")
     try:
-        org_id = check_id(org.get("organizationId"), "context.organization.organizationId")
-        user_id = check_id(user.get("userId") or envelope.get("userId"), "context.user.userId")
+        org_id = salesforce_id18(check_id(org.get("organizationId"),
+                                          "context.organization.organizationId"))
+        user_id = salesforce_id18(check_id(user.get("userId") or envelope.get("userId"),
+                                           "context.user.userId"))
         record_id, record_type = _record_of(envelope)
-        record_id = check_id(record_id, "record Id", required=False)
+        record_id = salesforce_id18(check_id(record_id, "record Id", required=False))
         record_type = check_id(record_type, "record type", required=False)
     except ApiError as exc:
         return _canvas_error(exc.status, exc.code, exc.message)
@@ -119,9 +126,9 @@ def widget_context() -> Any:
                                    _consumer_secret())
     except SignatureError as exc:
         raise ApiError(401, "invalid_signature", exc.reason) from None
-    org_id = check_id(body.get("orgId"), "orgId")
-    user_id = check_id(body.get("userId"), "userId")
-    record_id = check_id(body.get("recordId"), "recordId", required=False)
+    org_id = salesforce_id18(check_id(body.get("orgId"), "orgId"))
+    user_id = salesforce_id18(check_id(body.get("userId"), "userId"))
+    record_id = salesforce_id18(check_id(body.get("recordId"), "recordId", required=False))
     record_type = check_id(body.get("objectApiName"), "objectApiName", required=False)
     session: Session = request_session()
     tenant = tenant_id_for("salesforce", org_id)

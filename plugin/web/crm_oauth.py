@@ -27,6 +27,7 @@ from flask import session as cookie_session
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
+from plugin.crm_auth import salesforce_id18
 from plugin.db import request_session
 from plugin.models import CrmConnection
 from plugin.security import Identity, SessionError
@@ -168,7 +169,8 @@ def _salesforce_grant(token: dict[str, Any], app: CrmApp) -> Grant:
     if not instance_url.startswith("https://"):
         raise OAuthFlowError(502, "bad_token_response",
                              "Salesforce token response has no https instance_url")
-    return Grant(check_id(org_id, "org id"), check_id(user_id, "user id"), "", "",
+    return Grant(salesforce_id18(check_id(org_id, "org id")),
+                 salesforce_id18(check_id(user_id, "user id")), "", "",
                  instance_url.rstrip("/"), str(token.get("access_token") or ""),
                  str(token.get("refresh_token") or ""), None)
 

@@ -11,6 +11,7 @@ import pytest
 from plugin.crm_auth import (
     SignatureError,
     hubspot_signing_uri,
+    salesforce_id18,
     sign_apex_callout,
     sign_canvas_request,
     sign_hubspot_v3,
@@ -167,3 +168,9 @@ def test_hubspot_signing_uri_uses_public_base_url_and_decodes_like_hubspot() -> 
     assert (hubspot_signing_uri("https://coach.example.com/", "/hubspot/card/context",
                                 "userEmail=a%40b.com&x=%3A")
             == "https://coach.example.com/hubspot/card/context?userEmail=a@b.com&x=:")
+
+
+def test_fifteen_char_salesforce_ids_become_their_eighteen_char_form() -> None:
+    assert salesforce_id18("0015000000Gv7qJ") == "0015000000Gv7qJAAR"
+    assert salesforce_id18("0015000000Gv7qJAAR") == "0015000000Gv7qJAAR"
+    assert salesforce_id18("00DCANVAS1") == "00DCANVAS1"
