@@ -164,8 +164,14 @@ def widget_context_for(session: Session, identity: Identity, kind: str) -> dict[
     except ImportError:
         widget_context = None
     if widget_context is not None:
-        ctx = dict(widget_context(session, identity.tenant_id, identity.record_id,
-                                  identity.record_type, settings()))
+        try:
+            ctx = dict(widget_context(session, identity.tenant_id, identity.record_id,
+                                      identity.record_type, settings()))
+        except Exception as exc:  # noqa: BLE001 - the widget must answer even if the CRM fails
+            log.exception("widget context failed for %s/%s", identity.tenant_id,
+                          identity.record_id)
+            ctx = local_history(session, identity)
+            ctx["warning"] = f"CRM details unavailable right now ({type(exc).__name__})"
     else:
         ctx = local_history(session, identity)
     for key, value in base.items():

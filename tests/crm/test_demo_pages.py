@@ -123,6 +123,9 @@ def test_hubspot_card_says_how_to_connect_then_shows_context_once_connected(
     after = requests.post(card_url, verify=crm_sandbox.ca_path, timeout=20).json()
     assert after["connected"] is True
     assert after["record"]["id"] == person["hs_id"]
+    # Read from the CRM through the adapter with the tokens the OAuth flow stored.
+    assert after["record"]["name"] == person["name"], after["record"]
+    assert after["record"]["company"] == person["company"]
     ident = me(web, parse_qs(urlsplit(after["panel_url"]).query)["t"][0])
     assert ident["tenant_id"] == f"hs:{crm_sandbox.state.ident['hs_portal_id']}"
     assert ident["record_id"] == person["hs_id"]

@@ -168,3 +168,32 @@ def test_disconnect_after_connect_stops_widget_context_saying_connected(
     with db.session_scope() as s:
         conn = s.scalar(select(CrmConnection).where(CrmConnection.tenant_id == tenant))
         assert conn is not None and conn.status == "disconnected" and not conn.access_token_enc
+
+
+def salesforce_token(secret: str, tamper: bool = False) -> dict[str, Any]:
+    import base64
+    import hashlib
+    import hmac
+
+    id_url = "https://login.example.com/id/00D000000000001AAA/005000000000001AAA"
+    issued = "1764000000000"
+    sig = base64.b64encode(hmac.new(secret.encode(), (id_url + issued).encode(),
+                                    hashlib.sha256).digest()).decode()
+    if tamper:
+        id_url = id_url.replace("00D000000000001AAA", "00D000000000002AAA")
+    return {"access_token": "a", "refresh_token": "r", "id": id_url, "issued_at": issued,
+            "signature": sig, "instance_url": "https://acme.my.salesforce.com"}
+
+
+def test_salesforce_identity_url_is_checked_against_the_token_signature() -> None:
+    from plugin.web.crm_common import CrmApp
+    from plugin.web.crm_oauth import OAuthFlowError, _salesforce_grant
+
+    app = CrmApp("salesforce", "id", "secret", "", "", "", True, "settings")
+    grant = _salesforce_grant(salesforce_token("secret"), app)
+    assert (grant.external_id, grant.crm_user_id) == ("00D000000000001AAA", "005000000000001AAA")
+    with pytest.raises(OAuthFlowError, match="signature does not match"):
+        _salesforce_grant(salesforce_token("secret", tamper=True), app)
+    no_https = {**salesforce_token("secret"), "instance_url": "http://evil.example"}
+    with pytest.raises(OAuthFlowError, match="https instance_url"):
+        _salesforce_grant(no_https, app)
