@@ -115,6 +115,15 @@ def canvas() -> Any:
                            connect_url=connect_url("salesforce"))
 
 
+@bp.get("/sf/canvas")
+def canvas_get() -> Any:
+    """Salesforce GETs the canvas URL only for self-authorising apps, which we do not use."""
+    return _canvas_error(400, "signed_request_required",
+                         "Sales Coach opens from Salesforce with a signed request (POST): set "
+                         "the connected app's canvas access method to 'Signed Request (POST)' "
+                         "and 'Admin approved users are pre-authorized'")
+
+
 @bp.post("/sf/widget/context")
 def widget_context() -> Any:
     """The Apex callout of the Salesforce LWC: verify the HMAC header, answer the context."""

@@ -124,6 +124,11 @@ def test_canvas_refuses_bad_signed_requests_with_the_reason(client: Any, signed:
     assert html.status_code == 401 and reason in html.get_data(as_text=True)
 
 
+def test_canvas_opened_with_get_explains_the_signed_request_setting(client: Any) -> None:
+    resp = client.get("/sf/canvas", headers={"Accept": "text/html"})
+    assert resp.status_code == 400 and "Signed Request (POST)" in resp.get_data(as_text=True)
+
+
 def test_canvas_without_organization_id_is_a_clear_400(client: Any) -> None:
     env = canvas_envelope()
     del env["context"]["organization"]["organizationId"]
