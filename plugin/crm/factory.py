@@ -88,7 +88,8 @@ def _saver(session: Session, box: SecretBox, connection_id: int) -> TokenSaver:
                 row.refresh_token_enc = box.encrypt(tokens.refresh_token)
             row.instance_url = tokens.instance_url
             row.expires_at = tokens.expires_at
-        log.info("stored refreshed %s tokens of connection %s", row.kind, connection_id)
+            kind = row.kind
+        log.info("stored refreshed %s tokens of connection %s", kind, connection_id)
 
     return save
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -90,6 +92,7 @@ class HubSpotAdapter(CrmAdapter):
         self.on_tokens = on_tokens
         self.policy = policy
         self.cache = cache
+        self.sleep: Callable[[float], None] = time.sleep  # backoff waits (observable)
         self._lock = threading.Lock()
         self._client: HubSpot | None = None
 
@@ -166,7 +169,7 @@ class HubSpotAdapter(CrmAdapter):
 
     def _call(self, what: str, fn: Any) -> Any:
         return call_with_retries(lambda: fn(self._hs()), classify=self._classify,
-                                 refresh=self._refresh, policy=self.policy,
+                                 refresh=self._refresh, policy=self.policy, sleep=self.sleep,
                                  what=f"HubSpot {what}")
 
     @staticmethod

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -62,6 +64,7 @@ class SalesforceAdapter(CrmAdapter):
         self.policy = policy
         self.cache = cache
         self.session = CrmSession(verify=app.verify)
+        self.sleep: Callable[[float], None] = time.sleep  # backoff waits (observable)
         self._lock = threading.Lock()
         self._client: Salesforce | None = None
 
@@ -94,7 +97,8 @@ class SalesforceAdapter(CrmAdapter):
                               if str(e.get("message", "")).strip() else str(e.get("errorCode"))
                               for e in errors if isinstance(e, dict)) or str(exc.content)[:300]
             last = self.session.last_response
-            retry_after = retry_after_seconds(last.headers.get("Retry-After")) if last else None
+            retry_after = (retry_after_seconds(last.headers.get("Retry-After"))
+                           if last is not None else None)
             message = f"Salesforce: {words}" + (f" ({', '.join(sorted(codes))})" if codes else "")
             if status == 401:
                 return Unauthorized(message, status=401)
@@ -108,7 +112,7 @@ class SalesforceAdapter(CrmAdapter):
 
     def _call(self, what: str, fn: Any) -> Any:
         return call_with_retries(lambda: fn(self._sf()), classify=self._classify,
-                                 refresh=self._refresh, policy=self.policy,
+                                 refresh=self._refresh, policy=self.policy, sleep=self.sleep,
                                  what=f"Salesforce {what}")
 
     def _query(self, soql: str) -> list[dict[str, Any]]:
