@@ -12,7 +12,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 from hubspot import HubSpot
-from simple_salesforce import Salesforce
+from simple_salesforce import Salesforce, SFType
 from simple_salesforce.exceptions import SalesforceExpiredSession, SalesforceMalformedRequest
 
 from plugin.crm.http import CrmSession
@@ -34,6 +34,11 @@ def get(sbx: Any, path: str, token: str = "", **kw: Any) -> requests.Response:
 def sf_client(sbx: Any, token: str) -> Salesforce:
     return Salesforce(session_id=token, instance_url=sbx.base_url, version="62.0",
                       session=CrmSession(verify=sbx.ca_path))
+
+
+def task(sf: Salesforce) -> SFType:
+    return SFType("Task", sf.session_id, sf.sf_instance, sf_version=sf.sf_version,
+                  session=sf.session, salesforce=sf)
 
 
 def test_salesforce_oauth_code_and_refresh_grants(sbx: Any) -> None:
@@ -104,7 +109,7 @@ def test_salesforce_errors_use_the_vendor_shapes(sbx: Any) -> None:
     assert bad.value.content[0]["errorCode"] == "INVALID_FIELD"
     assert "No such column 'Nope' on entity 'Contact'" in bad.value.content[0]["message"]
     with pytest.raises(SalesforceMalformedRequest) as missing:
-        sf.Task.create({"Subject": "x", "Bogus__c": 1})
+        task(sf).create({"Subject": "x", "Bogus__c": 1})
     assert missing.value.content[0]["errorCode"] == "INVALID_FIELD"
     sbx.expire_tokens(token)
     with pytest.raises(SalesforceExpiredSession) as expired:
@@ -117,17 +122,17 @@ def test_salesforce_upsert_by_external_id_creates_then_matches(sbx: Any) -> None
     sf = sf_client(sbx, sbx.mint("salesforce")["access_token"])
     who = sbx.person("maria")["sf_id"]
     body = {"Subject": "Call", "TaskSubtype": "Call", "Status": "Completed", "WhoId": who}
-    first = sf.Task.upsert("SalesCoach_Call_Key__c/k-upsert", body, raw_response=True)
+    first = task(sf).upsert("SalesCoach_Call_Key__c/k-upsert", body, raw_response=True)
     assert first.status_code == 201 and first.json()["created"] is True
     # TaskSubtype is create-only, as in Salesforce: updating through upsert is refused
     with pytest.raises(SalesforceMalformedRequest) as refused:
-        sf.Task.upsert("SalesCoach_Call_Key__c/k-upsert", body, raw_response=True)
+        task(sf).upsert("SalesCoach_Call_Key__c/k-upsert", body, raw_response=True)
     assert refused.value.content[0]["errorCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
-    update = sf.Task.upsert("SalesCoach_Call_Key__c/k-upsert", {"Subject": "Call (edited)"},
+    update = task(sf).upsert("SalesCoach_Call_Key__c/k-upsert", {"Subject": "Call (edited)"},
                             raw_response=True)
     assert update.status_code == 200 and update.json() == {
         "id": first.json()["id"], "success": True, "errors": [], "created": False}
-    found = sf.Task.get_by_custom_id("SalesCoach_Call_Key__c", "k-upsert")
+    found = task(sf).get_by_custom_id("SalesCoach_Call_Key__c", "k-upsert")
     assert found["Subject"] == "Call (edited)" and found["Id"] == first.json()["id"]
 
 
@@ -217,7 +222,7 @@ def test_ca_identity_data_and_tokens_survive_a_restart(tmp_path: Path) -> None:
 
 def test_reset_restores_demo_data_and_drops_written_activities(sbx: Any) -> None:
     sf = sf_client(sbx, sbx.mint("salesforce")["access_token"])
-    sf.Task.create({"Subject": "temp", "WhoId": sbx.person("liam")["sf_id"]})
+    task(sf).create({"Subject": "temp", "WhoId": sbx.person("liam")["sf_id"]})
     assert any(a["data"]["Subject"] == "temp" for a in sbx.activities("salesforce"))
     ids_before = [p["sf_id"] for p in sbx.people()]
     sbx.reset()
