@@ -36,6 +36,11 @@ def sf_client(sbx: Any, token: str) -> Salesforce:
                       session=CrmSession(verify=sbx.ca_path))
 
 
+def errors_of(exc: Any) -> list[dict[str, Any]]:
+    """The Salesforce error list simple-salesforce attached to its exception."""
+    return list(exc.content)
+
+
 def task(sf: Salesforce) -> SFType:
     return SFType("Task", sf.session_id, sf.sf_instance, sf_version=sf.sf_version,
                   session=sf.session, salesforce=sf)
@@ -106,15 +111,15 @@ def test_salesforce_errors_use_the_vendor_shapes(sbx: Any) -> None:
     sf = sf_client(sbx, token)
     with pytest.raises(SalesforceMalformedRequest) as bad:
         sf.query("SELECT Nope FROM Contact")
-    assert bad.value.content[0]["errorCode"] == "INVALID_FIELD"
-    assert "No such column 'Nope' on entity 'Contact'" in bad.value.content[0]["message"]
+    assert errors_of(bad.value)[0]["errorCode"] == "INVALID_FIELD"
+    assert "No such column 'Nope' on entity 'Contact'" in errors_of(bad.value)[0]["message"]
     with pytest.raises(SalesforceMalformedRequest) as missing:
         task(sf).create({"Subject": "x", "Bogus__c": 1})
-    assert missing.value.content[0]["errorCode"] == "INVALID_FIELD"
+    assert errors_of(missing.value)[0]["errorCode"] == "INVALID_FIELD"
     sbx.expire_tokens(token)
     with pytest.raises(SalesforceExpiredSession) as expired:
         sf.query("SELECT Id FROM Contact")
-    assert expired.value.content == [{"message": "Session expired or invalid",
+    assert errors_of(expired.value) == [{"message": "Session expired or invalid",
                                       "errorCode": "INVALID_SESSION_ID"}]
 
 
@@ -127,7 +132,7 @@ def test_salesforce_upsert_by_external_id_creates_then_matches(sbx: Any) -> None
     # TaskSubtype is create-only, as in Salesforce: updating through upsert is refused
     with pytest.raises(SalesforceMalformedRequest) as refused:
         task(sf).upsert("SalesCoach_Call_Key__c/k-upsert", body, raw_response=True)
-    assert refused.value.content[0]["errorCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
+    assert errors_of(refused.value)[0]["errorCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
     update = task(sf).upsert("SalesCoach_Call_Key__c/k-upsert", {"Subject": "Call (edited)"},
                             raw_response=True)
     assert update.status_code == 200 and update.json() == {
