@@ -117,11 +117,14 @@ def _client(app: CrmApp, kind: str, state: str | None = None) -> OAuth2Session:
 @bp.get("/admin/connect/<kind>")
 def connect(kind: str) -> Any:
     """Start the authorization-code flow (admins from the admin page, or an install link)."""
-    _check_kind(kind)
-    identity = _optional_identity()
-    if identity is not None and identity.role != "admin":
-        raise ApiError(403, "forbidden", "only an admin of this org can connect the CRM")
-    app = crm_app(settings(), kind)
+    try:
+        _check_kind(kind)
+        identity = _optional_identity()
+        if identity is not None and identity.role != "admin":
+            raise ApiError(403, "forbidden", "only an admin of this org can connect the CRM")
+        app = crm_app(settings(), kind)
+    except ApiError as exc:
+        return _flow_error(OAuthFlowError(exc.status, exc.code, exc.message))
     nonce = secrets.token_urlsafe(16)
     state = _state_serializer().dumps({
         "k": kind, "n": nonce,
