@@ -45,6 +45,10 @@ class GeminiServer:
         self._engine = LocalModel(self.playbook)
         self._lock = threading.Lock()
 
+    def warm_up(self) -> None:
+        """Load the local engine's models now rather than inside the first request."""
+        self._engine.advise(DeepRequest(turns=(Turn(0, "customer", "Is it expensive?", 0, 1),)))
+
     def wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
         return self._handle(Request(environ))(environ, start_response)
 
@@ -103,6 +107,7 @@ def start(api_key: str, host: str = "127.0.0.1", port: int = 0,
           playbook: Playbook | None = None) -> tuple[GeminiServer, BaseWSGIServer]:
     """Start in a daemon thread; returns the app and the server (``server.server_port``)."""
     app = GeminiServer(api_key, playbook or default_playbook())
+    app.warm_up()
     server = make_server(host, port, app.wsgi, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return app, server
@@ -115,6 +120,7 @@ def main() -> None:
     parser.add_argument("--api-key", default="dev-key", help="key clients must send")
     args = parser.parse_args()
     app = GeminiServer(args.api_key)
+    app.warm_up()
     print(f"Gemini-protocol server on http://{args.host}:{args.port} (key {args.api_key!r})")
     make_server(args.host, args.port, app.wsgi, threaded=True).serve_forever()
 

@@ -39,7 +39,7 @@ def server() -> Iterator[tuple[Any, str]]:
 
 def test_gemini_advice_is_parsed_into_the_schema(server: tuple[Any, str]) -> None:
     _app, url = server
-    model = GeminiModel(KEY, base_url=url)
+    model = GeminiModel(KEY, base_url=url, timeout_s=60)
     advice = model.advise(deep_request(CALL, default_playbook(), CONTEXT))
     assert advice.category == "objection"
     assert "price" in advice.assessment.lower()
@@ -47,7 +47,7 @@ def test_gemini_advice_is_parsed_into_the_schema(server: tuple[Any, str]) -> Non
 
 def test_no_personal_data_reaches_the_cloud_model(server: tuple[Any, str]) -> None:
     app, url = server
-    GeminiModel(KEY, base_url=url).advise(deep_request(CALL, default_playbook(), CONTEXT))
+    GeminiModel(KEY, base_url=url, timeout_s=60).advise(deep_request(CALL, default_playbook(), CONTEXT))
     sent = json.dumps(app.received)
     assert "priya.nair@northwind.example" not in sent and "415-555-0134" not in sent
     assert "Priya" not in sent and "[EMAIL]" in sent and "[NAME]" in sent
@@ -56,7 +56,7 @@ def test_no_personal_data_reaches_the_cloud_model(server: tuple[Any, str]) -> No
 def test_wrong_key_is_a_non_retryable_error(server: tuple[Any, str]) -> None:
     _app, url = server
     with pytest.raises(ProviderError) as exc:
-        GeminiModel("wrong", base_url=url).advise(deep_request(CALL, default_playbook()))
+        GeminiModel("wrong", base_url=url, timeout_s=60).advise(deep_request(CALL, default_playbook()))
     assert exc.value.retryable is False
 
 
@@ -73,7 +73,7 @@ def test_broken_or_late_answers_fall_back_to_the_local_engine(server: tuple[Any,
 
 def test_summary_lists_the_unacknowledged_objection(server: tuple[Any, str]) -> None:
     _app, url = server
-    summary = GeminiModel(KEY, base_url=url).summarise(deep_request(CALL, default_playbook()))
+    summary = GeminiModel(KEY, base_url=url, timeout_s=60).summarise(deep_request(CALL, default_playbook()))
     assert summary.summary and any("price" in r for r in summary.risks)
 
 
