@@ -3,7 +3,9 @@ HubSpot's token introspection. Shapes follow each vendor's token endpoint."""
 
 from __future__ import annotations
 
-import secrets
+import base64
+import hashlib
+import hmac
 import time
 import uuid
 from typing import Any
@@ -92,11 +94,17 @@ def sf_token() -> Response:
     else:
         return _sf_oauth_error("unsupported_grant_type", "grant type not supported")
     org, user = st.ident["sf_org_id"], st.ident["sf_user_id"]
+    identity_url = f"{_base()}/id/{org}/{user}"
+    issued_at = str(int(tokens["issued_at"] * 1000))
+    # As Salesforce: base64(HMAC-SHA256(client secret, id + issued_at)) lets clients check
+    # the response came from the org that holds their secret.
+    signature = base64.b64encode(hmac.new(st.ident["sf_client_secret"].encode(),
+                                          (identity_url + issued_at).encode(),
+                                          hashlib.sha256).digest()).decode()
     body: dict[str, Any] = {
-        "access_token": tokens["access_token"], "signature": secrets.token_urlsafe(32),
-        "scope": "refresh_token api id", "instance_url": _base(),
-        "id": f"{_base()}/id/{org}/{user}", "token_type": "Bearer",
-        "issued_at": str(int(tokens["issued_at"] * 1000)),
+        "access_token": tokens["access_token"], "signature": signature,
+        "scope": "refresh_token api id", "instance_url": _base(), "id": identity_url,
+        "token_type": "Bearer", "issued_at": issued_at,
     }
     if grant == "authorization_code":
         body["refresh_token"] = tokens["refresh_token"]

@@ -3,6 +3,9 @@ the vendors' SDKs (simple-salesforce, hubspot-api-client)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import re
 from pathlib import Path
 from typing import Any
@@ -62,6 +65,10 @@ def test_salesforce_oauth_code_and_refresh_grants(sbx: Any) -> None:
     tok = requests.post(token_url, data=form, verify=sbx.ca_path, timeout=10).json()
     assert tok["instance_url"] == sbx.base_url and tok["token_type"] == "Bearer"
     assert tok["id"].endswith(f"/id/{ident['sf_org_id']}/{ident['sf_user_id']}")
+    expected = base64.b64encode(hmac.new(ident["sf_client_secret"].encode(),
+                                         (tok["id"] + tok["issued_at"]).encode(),
+                                         hashlib.sha256).digest()).decode()
+    assert hmac.compare_digest(tok["signature"], expected)
     # a code works once
     again = requests.post(token_url, data=form, verify=sbx.ca_path, timeout=10)
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
