@@ -88,3 +88,25 @@ def test_salesforce_record_posts_the_canvas_request_into_the_coach_frame(
     canvas.locator("#connect-banner").wait_for(timeout=20_000)
     assert "not connected" in canvas.locator("#connect-banner").inner_text()
     canvas.frame_locator("#panel").locator("header.topbar").wait_for(timeout=20_000)
+
+
+def test_admin_page_shows_a_malformed_playbook_with_its_line(page: Any, web: str,
+                                                             tenants: Any) -> None:
+    from plugin.db import db
+    from plugin.security import Identity
+    from plugin.tenancy import ensure_tenant, ensure_user
+
+    with db.session_scope() as s:
+        ensure_tenant(s, "sf:00DBROWSERADMIN", "salesforce", "Browser Org")
+        user = ensure_user(s, "sf:00DBROWSERADMIN", "005B", "Bea Admin", role="admin")
+        admin = Identity(tenant_id="sf:00DBROWSERADMIN", user_id=user.id, crm_user_id="005B",
+                         name="Bea Admin", role="admin")
+    page.goto(f"{web}/admin?t={tenants.token(admin)}")
+    assert "sf:00DBROWSERADMIN" in page.inner_text("#tenant-id")
+    assert page.locator("tr[data-kind=salesforce] .status").inner_text().strip() == "not connected"
+    page.fill("#pb-text", "name: Mine\nthresholds:\n  monologue_nudge_s: -5\n")
+    page.click("#upload-playbook")
+    page.wait_for_selector("#upload-error", timeout=10_000)
+    error = page.inner_text("#upload-error")
+    assert "line 3" in error and "monologue_nudge_s" in error
+    assert page.input_value("#pb-text").startswith("name: Mine")  # nothing typed is lost
