@@ -144,3 +144,14 @@ def test_hubspot_card_signed_with_a_stale_secret_is_refused_by_the_web_app(
     finally:
         app.config["SETTINGS"].hubspot_client_id = ""
         app.config["SETTINGS"].hubspot_client_secret = ""
+
+
+def test_after_salesforce_connects_the_canvas_goes_straight_to_the_panel(
+        crm_sandbox: SandboxHandle, web: str) -> None:
+    connect(web, crm_sandbox, "salesforce")
+    person = next(p for p in people(crm_sandbox) if p["sf_type"] == "Lead")
+    resp = canvas_post(crm_sandbox, person["sf_id"])
+    assert resp.status_code == 303
+    assert resp.headers["Location"].startswith(f"{web}/panel/live?t=")
+    ident = me(web, parse_qs(urlsplit(resp.headers["Location"]).query)["t"][0])
+    assert (ident["record_id"], ident["record_type"]) == (person["sf_id"], "Lead")
