@@ -54,6 +54,7 @@ DISPOSITIONS = {
     "no answer": "73a0d17f-1163-4015-bdd5-ec830791da20",
     "wrong number": "17b47fee-58de-441e-a44c-c6300d46f273",
 }
+_PROPERTY_READY: set[tuple[str, str]] = set()  # (API host, tenant) with the call key property
 CONTACT_PROPS = ["firstname", "lastname", "jobtitle", "email", "phone", "company"]
 COMPANY_PROPS = ["name", "domain", "industry", "numberofemployees", "city"]
 DEAL_PROPS = ["dealname", "dealstage", "amount", "closedate", "pipeline", "hs_is_closed"]
@@ -326,6 +327,35 @@ class HubSpotAdapter(CrmAdapter):
             props["hs_call_disposition"] = guid
         return props
 
+    def ensure_call_key_property(self) -> None:
+        """Create the unique ``salescoach_call_key`` property on calls if the portal lacks it
+        (once per portal and process); HubSpot then refuses a second call with the same key."""
+        marker = (self.tokens.instance_url, self.tenant_id)
+        if marker in _PROPERTY_READY:
+            return
+
+        def op(hs: HubSpot) -> None:
+            from hubspot.crm.properties import PropertyCreate
+
+            core = hs.crm.properties.core_api
+            try:
+                core.get_by_name("calls", CALL_KEY_PROPERTY, _request_timeout=TIMEOUT)
+                return
+            except Exception as exc:
+                if not (_is_api_exception(exc) and getattr(exc, "status", 0) == 404):
+                    raise
+            try:
+                core.create("calls", PropertyCreate(
+                    name=CALL_KEY_PROPERTY, label="Sales Coach call key", type="string",
+                    field_type="text", group_name="callinformation", has_unique_value=True,
+                    description="Idempotency key of the Sales Coach write-back; do not edit"),
+                    _request_timeout=TIMEOUT)
+            except Exception as exc:
+                if not (_is_api_exception(exc) and getattr(exc, "status", 0) == 409):
+                    raise
+        self._call("call key property setup", op)
+        _PROPERTY_READY.add(marker)
+
     def _existing(self, key: str) -> str | None:
         def op(hs: HubSpot) -> Any:
             try:
@@ -348,6 +378,7 @@ class HubSpotAdapter(CrmAdapter):
         record_id = self._check_id(activity.record_id)
         kind = _record_kind(activity.record_type)
         props = self.call_properties(activity, key)
+        self.ensure_call_key_property()
         found = self._existing(key)
         if found:
             return found

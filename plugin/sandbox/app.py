@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -226,6 +227,17 @@ def _admin_bp() -> Any:
         st.faults.clear()
         st.faults.clear_log()
         return jsonify({"ok": True, "counts": describe_counts(st.store)})
+
+    @bp.delete("/properties/<object_type>/<name>")
+    def drop_property(object_type: str, name: str) -> Response:
+        """Simulate a portal where Sales Coach has not created its custom property yet."""
+        st = state()
+        with st.store.lock:
+            props = hubspot_api.custom_properties()
+            if props.get(object_type, {}).pop(name, None) is None:
+                return error(404, f"no custom property {name} on {object_type}")
+            st.store.set_meta("hs_custom_properties", json.dumps(props))
+        return jsonify({"deleted": name})
 
     @bp.get("/activities")
     def activities() -> Response:

@@ -8,6 +8,7 @@ responses carry the ``X-HubSpot-RateLimit-*`` headers.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import uuid
 from datetime import datetime
@@ -34,9 +35,16 @@ PROPERTIES: dict[str, set[str]] = {
               "hubspot_owner_id"},
     "calls": {"hs_timestamp", "hs_call_title", "hs_call_body", "hs_call_duration",
               "hs_call_direction", "hs_call_status", "hs_call_disposition", "hs_call_from_number",
-              "hs_call_to_number", "hs_call_recording_url", "hubspot_owner_id", CALL_KEY},
-    "notes": {"hs_timestamp", "hs_note_body", "hubspot_owner_id", CALL_KEY},
+              "hs_call_to_number", "hs_call_recording_url", "hubspot_owner_id"},
+    "notes": {"hs_timestamp", "hs_note_body", "hubspot_owner_id"},
 }
+# Custom properties of a fresh sandbox portal (an installed Sales Coach app has created them);
+# ``DELETE /_sandbox/properties/<obj>/<name>`` makes a portal that has not.
+DEFAULT_CUSTOM: dict[str, dict[str, dict[str, Any]]] = {
+    obj: {CALL_KEY: {"label": "Sales Coach call key", "type": "string", "fieldType": "text",
+                     "groupName": f"{SINGULAR[obj]}information", "hasUniqueValue": True,
+                     "description": "Idempotency key of the Sales Coach write-back"}}
+    for obj in ("calls", "notes")}
 READ_ONLY = {"hs_object_id", "createdate", "lastmodifieddate", "hs_createdate",
              "hs_lastmodifieddate"}
 DEFAULT_PROPS = {
@@ -48,8 +56,21 @@ DEFAULT_PROPS = {
     "calls": ["hs_createdate", "hs_lastmodifieddate", "hs_object_id"],
     "notes": ["hs_createdate", "hs_lastmodifieddate", "hs_object_id"],
 }
-UNIQUE = {"calls": {CALL_KEY}, "notes": {CALL_KEY}, "contacts": {"email"}, "companies": set(),
-          "deals": set()}
+BASE_UNIQUE: dict[str, set[str]] = {"contacts": {"email"}}
+
+
+def custom_properties() -> dict[str, dict[str, dict[str, Any]]]:
+    raw = state().store.meta("hs_custom_properties")
+    return json.loads(raw) if raw else json.loads(json.dumps(DEFAULT_CUSTOM))
+
+
+def known_properties(obj: str) -> set[str]:
+    return PROPERTIES[obj] | set(custom_properties().get(obj, {}))
+
+
+def unique_properties(obj: str) -> set[str]:
+    custom = {n for n, p in custom_properties().get(obj, {}).items() if p.get("hasUniqueValue")}
+    return BASE_UNIQUE.get(obj, set()) | custom
 # HUBSPOT_DEFINED association type ids: id -> (from, to)
 ASSOCIATION_TYPES: dict[int, tuple[str, str]] = {
     194: ("calls", "contacts"), 182: ("calls", "companies"), 206: ("calls", "deals"),
@@ -152,7 +173,7 @@ def _list_arg(name: str) -> list[str]:
 def _lookup(obj: str, rid: str, id_property: str = "") -> dict[str, Any] | None:
     store = state().store
     if id_property and id_property != "hs_object_id":
-        if id_property not in UNIQUE[obj]:
+        if id_property not in unique_properties(obj):
             raise HsError(400, "VALIDATION_ERROR",
                           f"Property {id_property} is not a unique identifier property for "
                           f"{obj}")
@@ -256,7 +277,7 @@ def validate_properties(obj: str, props: Any, *, creating: bool,
             problems.append(_problem(name, "READ_ONLY_VALUE",
                                      f"{name} is a read only property; its value cannot be set."))
             continue
-        if name not in PROPERTIES[obj]:
+        if name not in known_properties(obj):
             problems.append(_problem(name, "PROPERTY_DOESNT_EXIST",
                                      f'Property "{name}" does not exist'))
             continue
@@ -288,7 +309,7 @@ def validate_properties(obj: str, props: Any, *, creating: bool,
         problems.append(_problem("hs_timestamp", "REQUIRED", "hs_timestamp is required"))
     if problems:
         raise _invalid(obj, problems)
-    for name in UNIQUE[obj]:
+    for name in unique_properties(obj):
         if clean.get(name):
             other = state().store.find(obj, name, clean[name])
             if other is not None and other["id"] != current_id:
@@ -388,7 +409,7 @@ def _filter_ok(obj: str, rec: dict[str, Any], f: dict[str, Any]) -> bool:
         return str(f.get("value", "")) in ids if op == "EQ" else str(f.get("value", "")) not in ids
     if name == "hs_object_id":
         value: Any = rec["id"]
-    elif name in PROPERTIES[obj] or name in READ_ONLY:
+    elif name in known_properties(obj) or name in READ_ONLY:
         value = rec["data"].get(name)
     else:
         raise HsError(400, "VALIDATION_ERROR",
@@ -450,3 +471,61 @@ def search(object_type: str) -> Response:
     if after + limit < len(recs):
         out["paging"] = {"next": {"after": str(after + limit)}}
     return jsonify(out)
+
+
+# Properties API (custom properties such as the unique call key) ---------------------------
+PROPERTY_TYPES = {"string", "number", "date", "datetime", "enumeration", "bool"}
+
+
+def _property_json(obj: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    stamp = state().store.meta("seeded_at") or now_iso()
+    return {"name": name, "label": spec.get("label", name), "type": spec.get("type", "string"),
+            "fieldType": spec.get("fieldType", "text"), "groupName": spec.get("groupName", ""),
+            "description": spec.get("description", ""), "options": [], "displayOrder": -1,
+            "calculated": False, "externalOptions": False, "hasUniqueValue":
+            bool(spec.get("hasUniqueValue")), "hidden": False, "formField": False,
+            "archived": False, "createdAt": stamp, "updatedAt": stamp,
+            "modificationMetadata": {"archivable": True, "readOnlyDefinition": False,
+                                     "readOnlyValue": False}}
+
+
+@bp.get("/crm/v3/properties/<object_type>/<name>")
+def get_property(object_type: str, name: str) -> Response:
+    obj = _obj(object_type)
+    spec = custom_properties().get(obj, {}).get(name)
+    if spec is None:
+        if name in PROPERTIES[obj]:
+            spec = {"label": name}
+        else:
+            raise HsError(404, "OBJECT_NOT_FOUND",
+                          f"Unable to find property {name} for object type {obj}")
+    return jsonify(_property_json(obj, name, spec))
+
+
+@bp.post("/crm/v3/properties/<object_type>")
+def create_property(object_type: str) -> Response:
+    obj = _obj(object_type)
+    body = _json()
+    missing = [f for f in ("name", "label", "type", "fieldType", "groupName") if not body.get(f)]
+    if missing:
+        raise HsError(400, "VALIDATION_ERROR",
+                      f"Missing required field(s) for a property: {', '.join(missing)}")
+    name = str(body["name"])
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,99}", name):
+        raise HsError(400, "VALIDATION_ERROR",
+                      f"Property name {name!r} must be lower case letters, digits and _")
+    if body["type"] not in PROPERTY_TYPES:
+        raise HsError(400, "VALIDATION_ERROR", f"Unknown property type {body['type']!r}")
+    st = state()
+    with st.store.lock:
+        props = custom_properties()
+        if name in props.get(obj, {}) or name in PROPERTIES[obj]:
+            raise HsError(409, "OBJECT_ALREADY_EXISTS", f"Property named '{name}' already exists.")
+        spec: dict[str, Any] = {k: body[k] for k in ("label", "type", "fieldType", "groupName")}
+        spec["hasUniqueValue"] = bool(body.get("hasUniqueValue"))
+        spec["description"] = str(body.get("description") or "")
+        props.setdefault(obj, {})[name] = spec
+        st.store.set_meta("hs_custom_properties", json.dumps(props))
+    resp = jsonify(_property_json(obj, name, spec))
+    resp.status_code = 201
+    return resp

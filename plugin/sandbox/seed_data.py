@@ -4,6 +4,7 @@ in both CRMs' shapes. Ids are derived from the instance identity, so a reset kee
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -283,6 +284,9 @@ def seed(store: Store, ident: dict[str, str]) -> None:
                 kind = "notes" if call.as_note else "calls"
                 store.associate(kind, hid, "deals", hs["deal:" + call.deal],
                                 214 if call.as_note else 206, conn=c)
+    from plugin.sandbox.hubspot_api import DEFAULT_CUSTOM
+
+    store.set_meta("hs_custom_properties", json.dumps(DEFAULT_CUSTOM))
     store.set_meta("seeded_at", _iso(now))
 
 

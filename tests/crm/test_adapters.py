@@ -335,3 +335,23 @@ def test_widget_context_names_the_record_and_scores_the_last_call(
     assert ctx["last_call"]["tips"] == ["Ask who owns the budget"]
     assert ctx["trend"] == [{"date": "2026-11-10", "score": 64},
                             {"date": "2026-11-17", "score": 72}]
+
+
+def test_hubspot_write_creates_the_unique_call_key_property_on_a_fresh_portal(
+        sbx: Any, crm_settings: Settings) -> None:
+    # given a portal where Sales Coach's custom call property does not exist yet
+    sbx.admin("DELETE", "/properties/calls/salescoach_call_key")
+    tenant, adapter = make_adapter(sbx, crm_settings, "hubspot")
+    rid, rtype = record_of(sbx, "hubspot", "priya")
+    try:
+        # when a call is written twice with one key
+        first = adapter.write_call_activity(activity(rid, rtype), "call:fresh-portal:v1")
+        second = adapter.write_call_activity(activity(rid, rtype), "call:fresh-portal:v1")
+        # then the property was created as a unique value and guards the key
+        assert first == second
+        created = [r for r in sbx.requests("/crm/v3/properties") if r["method"] == "POST"]
+        assert [r["status"] for r in created] == [201]
+        prop = sbx.handle.state.store.meta("hs_custom_properties")
+        assert '"salescoach_call_key"' in prop and '"hasUniqueValue": true' in prop
+    finally:
+        sbx.reset()
