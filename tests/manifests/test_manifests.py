@@ -313,6 +313,19 @@ def test_kustomization_lists_every_manifest(rendered: Path) -> None:
     assert listed == on_disk
 
 
+def test_kubernetes_manifests_match_the_api_schemas_strictly(rendered: Path) -> None:
+    # given the rendered cluster config, then each resource is valid for Kubernetes 1.29+
+    # (strict: an unknown or misspelt field fails)
+    import kubernetes_validate
+
+    docs = [doc for path in sorted((rendered / "k8s").glob("*.yaml"))
+            if path.name != "kustomization.yaml" for doc in _docs(path)]
+    assert len(docs) == 8
+    for doc in docs:
+        resolved = yaml.safe_load(yaml.safe_dump(doc))  # anchors expanded, as kustomize does
+        kubernetes_validate.validate(resolved, "1.29.0", strict=True)
+
+
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
 def test_kustomize_builds_the_rendered_cluster_config(rendered: Path) -> None:
     result = subprocess.run(["kubectl", "kustomize", str(rendered / "k8s")],
