@@ -228,6 +228,7 @@ def _next_reply(queue: list[str] | None, printer: Printer) -> str | None:
     if queue is not None:
         return queue.pop(0) if queue else None
     try:
-        return click.prompt("\nYou", prompt_suffix=" › ", default="", show_default=False) or ""
+        return click.prompt("\nYou", prompt_suffix=" › ", default="", show_default=False,
+                            err=printer.quiet) or ""
     except (EOFError, click.Abort):
         return None
