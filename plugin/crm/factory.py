@@ -24,6 +24,14 @@ def is_sandbox_url(url: str) -> bool:
     return (urlsplit(url).hostname or "") in LOOPBACK
 
 
+def live_sandbox_url(settings: Settings) -> str | None:
+    """Base URL of the sandbox running for this instance (its port may differ from the one
+    stored when the connection was made, e.g. ``SALESCOACH_SANDBOX_PORT=0``)."""
+    from plugin.sandbox.config import running_base_url, sandbox_paths
+
+    return running_base_url(sandbox_paths(settings.instance_path))
+
+
 def oauth_app(settings: Settings, kind: str, instance_url: str = "") -> OAuthApp:
     """Credentials to refresh tokens: the sandbox's for a loopback instance (demo mode),
     otherwise the CRM app from settings."""
@@ -105,10 +113,13 @@ def adapter_for(session: Session, tenant_id: str, settings: Settings, kind: str 
     if conn is None:
         return None
     box = SecretBox(encryption_key(settings))
+    instance_url = conn.instance_url.rstrip("/")
+    if is_sandbox_url(instance_url):
+        instance_url = live_sandbox_url(settings) or instance_url
     tokens = OAuthTokens(access_token=box.decrypt(conn.access_token_enc),
                          refresh_token=box.decrypt(conn.refresh_token_enc),
-                         instance_url=conn.instance_url.rstrip("/"), expires_at=conn.expires_at)
-    app = oauth_app(settings, conn.kind, conn.instance_url)
+                         instance_url=instance_url, expires_at=conn.expires_at)
+    app = oauth_app(settings, conn.kind, instance_url)
     saver = _saver(session, box, conn.id)
     if conn.kind == "salesforce":
         from plugin.crm.salesforce import SalesforceAdapter

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import click
 
 from plugin.cli import settings_or_exit
@@ -39,12 +41,17 @@ def serve(host: str, port: int | None, quiet: bool) -> None:
     click.echo(f"  Salesforce org : {creds.sf_org_id}  (login/instance URL {handle.base_url})")
     click.echo(f"  HubSpot portal : {creds.hs_portal_id}  (API host {handle.base_url})")
     click.echo("  admin          : /_sandbox/health, /_sandbox/faults, /_sandbox/activities")
+    def on_term(*_: object) -> None:
+        raise KeyboardInterrupt  # `salescoach run` stops its sidecars with SIGTERM
+
+    signal.signal(signal.SIGTERM, on_term)
     try:
         handle.server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         handle.stop()
+        click.echo("CRM sandbox stopped")
 
 
 @sandbox_group.command("reset")

@@ -43,7 +43,8 @@ class SandboxHandle:
         if self._stopped:
             return
         self._stopped = True
-        self.server.shutdown()
+        if self.thread is not None:  # a foreground serve_forever has already returned
+            self.server.shutdown()
         self.server.server_close()
         if self.thread is not None:
             self.thread.join(timeout=10)
