@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from plugin.models import Call, CrmConnection, Report, User
@@ -117,7 +118,23 @@ def is_connected(session: Session, tenant_id: str, kind: str) -> bool:
 def bind_user(session: Session, tenant_id: str, kind: str, tenant_name: str, crm_user_id: str,
               name: str = "", email: str = "") -> User:
     """Ensure tenant and user. The first user seen in a tenant becomes its admin (the person
-    who installs the app); later users are reps until an admin changes that."""
+    who installs the app); later users are reps until an admin changes that.
+
+    Call it before any other write of the request: when several users of a new org arrive
+    at once, the loser of the insert race rolls back and finds the winner's rows.
+    """
+    for attempt in (1, 2):
+        try:
+            return _bind_user(session, tenant_id, kind, tenant_name, crm_user_id, name, email)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+            session.rollback()
+    raise AssertionError("unreachable")
+
+
+def _bind_user(session: Session, tenant_id: str, kind: str, tenant_name: str, crm_user_id: str,
+               name: str, email: str) -> User:
     ensure_tenant(session, tenant_id, kind, tenant_name)
     existing = session.scalar(select(User).where(User.tenant_id == tenant_id,
                                                  User.crm_user_id == crm_user_id))
