@@ -355,3 +355,19 @@ def test_hubspot_write_creates_the_unique_call_key_property_on_a_fresh_portal(
         assert '"salescoach_call_key"' in prop and '"hasUniqueValue": true' in prop
     finally:
         sbx.reset()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_long_retry_after_is_handed_to_the_caller_instead_of_slept(
+        sbx: Any, crm_settings: Settings, kind: str) -> None:
+    # given the CRM asks us to come back in two minutes
+    _, adapter = make_adapter(sbx, crm_settings, kind)
+    sleeps = SleepLog()
+    adapter.sleep = sleeps  # type: ignore[attr-defined]
+    sbx.fault(path=API_PREFIX[kind], status=429, retry_after=120, count=1)
+    rid, rtype = record_of(sbx, kind, "tom")
+    # when we read, the error says when to retry and nothing was slept in-process
+    with pytest.raises(ProviderUnavailable) as err:
+        adapter.customer_context(rid, rtype)
+    assert err.value.retry_after == 120 and err.value.status == 429 and sleeps.waits == []
+    assert len(sbx.requests(API_PREFIX[kind])) == 1
