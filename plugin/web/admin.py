@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, redirect, render_template, request
+from flask import Blueprint, Response, jsonify, redirect, render_template, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -171,6 +171,24 @@ def upload_playbook() -> Any:
     if _wants_html():
         return redirect(f"/admin?t={token_from_request()}#playbooks", code=303)
     return jsonify(id=row.id, name=row.name), 201
+
+
+@bp.get("/admin/playbooks/<playbook_id>.yaml")
+def download_playbook(playbook_id: str) -> Any:
+    """A playbook's YAML (``default`` = the shipped one), to copy, edit and upload again."""
+    identity = admin_identity()
+    if playbook_id == "default":
+        from plugin.coach.playbook import DEFAULT_PLAYBOOK_PATH
+
+        text, name = DEFAULT_PLAYBOOK_PATH.read_text(encoding="utf-8"), "default"
+    elif playbook_id.isdigit():
+        row = get_owned(request_session(), Playbook, int(playbook_id), identity.tenant_id,
+                        "playbook")
+        text, name = row.yaml_text, f"playbook-{row.id}"
+    else:
+        raise ApiError(404, "not_found", "playbook not found")
+    return Response(text, mimetype="application/yaml", headers={
+        "Content-Disposition": f'attachment; filename="{name}.yaml"'})
 
 
 @bp.post("/admin/playbooks/active")

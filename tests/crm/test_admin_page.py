@@ -125,3 +125,20 @@ def test_admin_cannot_activate_another_tenants_playbook(client: Any, tenants: An
     with db.session_scope() as s:
         tenant = s.get(Tenant, mine.tenant_id)
         assert tenant is not None and tenant.playbook_id is None
+
+
+def test_playbooks_download_as_yaml_only_within_the_tenant(client: Any, tenants: Any) -> None:
+    mine = admin_of("sf:00DADMIN7")
+    other = admin_of("sf:00DOTHER7")
+    with db.session_scope() as s:
+        pb = Playbook(tenant_id=other.tenant_id, name="theirs", yaml_text="name: secret\n")
+        s.add(pb)
+        s.flush()
+        theirs = pb.id
+    default = client.get("/admin/playbooks/default.yaml", headers=tenants.headers(mine))
+    assert default.status_code == 200 and default.mimetype == "application/yaml"
+    assert default.get_data(as_text=True) == DEFAULT_PLAYBOOK_PATH.read_text()
+    assert client.get(f"/admin/playbooks/{theirs}.yaml",
+                      headers=tenants.headers(mine)).status_code == 404
+    assert client.get(f"/admin/playbooks/{theirs}.yaml",
+                      headers=tenants.headers(other)).get_data(as_text=True) == "name: secret\n"
