@@ -174,13 +174,15 @@ def deliver(item_id: int, settings: Settings, *, worker: str = "",
     with db.session_scope() as s:
         item = s.get(OutboxItem, item_id)
         assert item is not None
-        tenant_id, key, attempts = item.tenant_id, item.idempotency_key, item.attempts
+        tenant_id, key, attempts, crm = (item.tenant_id, item.idempotency_key, item.attempts,
+                                         item.crm)
         payload = dict(item.payload)
     try:
         from plugin.crm import adapter_for
 
         with db.session_scope() as s:
-            adapter = adapter_for(s, tenant_id, settings)
+            adapter = adapter_for(s, tenant_id, settings, kind=crm,
+                                  record_id=str(payload.get("record_id", "")))
         if adapter is None:
             raise ProviderInputError("the CRM is not connected for this org; "
                                      "connect it on the admin page")

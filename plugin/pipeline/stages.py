@@ -226,11 +226,12 @@ def analyse(call_id: str, settings: Settings, progress: Progress | None = None) 
 
 # -- write-back -------------------------------------------------------------------------------
 
-def crm_adapter(session: Any, tenant_id: str, settings: Settings) -> Any:
-    """The tenant's CRM adapter, or None when it has no CRM connection."""
+def crm_adapter(session: Any, tenant_id: str, settings: Settings, record_id: str = "") -> Any:
+    """The tenant's CRM adapter (the one ``record_id`` belongs to when it has two), or None
+    when it has no CRM connection."""
     from plugin.crm import adapter_for
 
-    return adapter_for(session, tenant_id, settings)
+    return adapter_for(session, tenant_id, settings, record_id=record_id)
 
 
 def activity_for(report: dict[str, Any], settings: Settings) -> CallActivity:
@@ -262,9 +263,10 @@ def queue_writeback(call_id: str, version: int, settings: Settings) -> int | Non
         if existing is not None:
             return existing.id
         data, tenant_id = dict(report.data), report.tenant_id
-        if not (data.get("call") or {}).get("record_id"):
+        record_id = str((data.get("call") or {}).get("record_id") or "")
+        if not record_id:
             return None
-        adapter = crm_adapter(s, tenant_id, settings)
+        adapter = crm_adapter(s, tenant_id, settings, record_id)
         if adapter is None:
             return None
         try:

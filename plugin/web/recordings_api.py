@@ -38,7 +38,7 @@ def _check_record_exists(tenant_id: str, record_id: str, record_type: str) -> No
     from plugin.crm import adapter_for
 
     with db.session_scope() as s:
-        adapter = adapter_for(s, tenant_id, _settings())
+        adapter = adapter_for(s, tenant_id, _settings(), record_id=record_id)
     if adapter is None:
         return
     try:

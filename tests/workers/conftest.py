@@ -118,3 +118,67 @@ def celery_worker(worker_app: Any) -> Iterator[Any]:
     with start_worker(celery_app, pool="threads", concurrency=2, perform_ping_check=False,
                       shutdown_timeout=30, loglevel="WARNING") as worker:
         yield worker
+
+
+class Crm:
+    """The CRM sandbox of the worker tests: connect tenants, inject faults, list activities."""
+
+    def __init__(self, handle: Any, settings: Any) -> None:
+        from plugin.crm.http import CrmSession
+
+        self.handle, self.settings = handle, settings
+        self.http = CrmSession(verify=handle.ca_path)  # verify wins over REQUESTS_CA_BUNDLE
+
+    def connect(self, tenant_id: str, kind: str = "salesforce") -> None:
+        """Give ``tenant_id`` a CRM connection to the sandbox (tokens minted by it)."""
+        from datetime import UTC, datetime, timedelta
+
+        from plugin.crm import save_connection
+        from plugin.crm.tokens import OAuthTokens
+        from plugin.db import db
+        from plugin.sandbox.config import sandbox_credentials
+        from plugin.tenancy import ensure_tenant, ensure_user
+
+        creds = sandbox_credentials(self.settings)
+        client = creds.sf_client_id if kind == "salesforce" else creds.hs_client_id
+        minted = self.handle.state.store.issue_tokens(kind, client)
+        with db.session_scope() as s:
+            ensure_tenant(s, tenant_id, kind)
+            ensure_user(s, tenant_id, "rep-1", name="Rep One")
+            ensure_user(s, tenant_id, "admin-1", name="Ada Admin", role="admin")
+            save_connection(s, self.settings, tenant_id, kind, OAuthTokens(
+                access_token=minted["access_token"], refresh_token=minted["refresh_token"],
+                instance_url=self.handle.base_url,
+                expires_at=datetime.now(UTC) + timedelta(seconds=int(minted["expires_in"]))))
+
+    def person(self, kind: str = "salesforce") -> tuple[str, str]:
+        """(record id, record type) of a seeded demo contact."""
+        people = self.http.get(self.handle.base_url + "/_sandbox/directory").json()["people"]
+        p = next(p for p in people if p["sf_type"] == "Contact")
+        return (p["sf_id"], "Contact") if kind == "salesforce" else (p["hs_id"], "contact")
+
+    def fault(self, **spec: Any) -> None:
+        resp = self.http.post(self.handle.base_url + "/_sandbox/faults", json=spec)
+        assert resp.status_code == 201, resp.text
+
+    def clear_faults(self) -> None:
+        self.http.delete(self.handle.base_url + "/_sandbox/faults")
+
+    def activities(self, needle: str = "") -> list[dict[str, Any]]:
+        """Activities created in the sandbox (those mentioning ``needle`` if given)."""
+        import json
+
+        acts = self.http.get(self.handle.base_url + "/_sandbox/activities").json()["activities"]
+        return [a for a in acts if needle in json.dumps(a)]
+
+
+@pytest.fixture(scope="module")
+def crm(worker_app: Any) -> Iterator[Crm]:
+    from plugin.sandbox.server import start_sandbox
+
+    settings = worker_app.config["SETTINGS"]
+    handle = start_sandbox(settings.instance_path)
+    try:
+        yield Crm(handle, settings)
+    finally:
+        handle.stop()

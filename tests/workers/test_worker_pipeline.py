@@ -73,3 +73,41 @@ def test_corrupt_audio_ends_failed_with_the_reason(worker_app: Any, celery_worke
     with db.session_scope() as s:
         rec = s.get(Recording, rid)
         assert rec is not None and Path(rec.path).is_file()
+
+
+def test_recording_of_a_crm_contact_lands_as_one_activity_with_the_report(
+        worker_app: Any, celery_worker: Any, crm: Any, call_wav: Path, wait_for: Any) -> None:
+    # given an org connected to the CRM sandbox and a contact there
+    crm.connect("sf:00DE2E000000001", "salesforce")
+    record_id, record_type = crm.person()
+    _ident, headers = _identity(worker_app, "sf:00DE2E000000001", "rep-1")
+    client = worker_app.test_client()
+    # when the rep uploads the call recording for that contact
+    resp = client.post("/api/v1/recordings", headers=headers, content_type="multipart/form-data",
+                       data={"file": (io.BytesIO(call_wav.read_bytes()), "Acme discovery.wav"),
+                             "record_id": record_id, "record_type": record_type})
+    assert resp.status_code == 202, resp.json
+    rid, call_id = resp.json["recording_id"], resp.json["call_id"]
+    # then the pipeline ends with the activity written back once, with the report in it
+    final = wait_for(lambda: (st := _status(client, headers, rid))["stage"] in
+                     ("done", "writeback_failed") or st["status"] == "failed" and st,
+                     timeout=300, what="the write-back")
+    st = _status(client, headers, rid)
+    assert st["stage"] == "done" and st["writeback"]["status"] == "done", st
+    acts = crm.activities(call_id)
+    assert len(acts) == 1 and acts[0]["id"] == st["writeback"]["crm_id"]
+    data = acts[0]["data"]
+    assert data["WhoId"] == record_id and data["TaskSubtype"] == "Call"
+    assert "Coaching tips" in data["Description"]
+    assert f"/panel/calls/{call_id}?s=" in data["Description"]
+    assert final
+
+
+def test_upload_for_an_unknown_crm_record_is_refused(worker_app: Any, crm: Any) -> None:
+    crm.connect("sf:00DE2E000000001", "salesforce")
+    _ident, headers = _identity(worker_app, "sf:00DE2E000000001", "rep-1")
+    client = worker_app.test_client()
+    resp = client.post("/api/v1/recordings", headers=headers, content_type="multipart/form-data",
+                       data={"file": (io.BytesIO(b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 200),
+                                      "c.wav"), "record_id": "003000000000404AAA"})
+    assert resp.status_code == 422 and resp.json["error"]["code"] == "unknown_record"
