@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, redirect, url_for
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import text
 
 from plugin.db import db
@@ -50,9 +50,10 @@ def demo_identity() -> Identity:
 
 @bp.get("/")
 def index() -> Any:
+    """Landing page: where a newcomer starts in demo mode."""
     if current_app.config["SETTINGS"].demo:
-        return redirect(url_for("core.demo_login"))
-    return jsonify(service="salescoach", docs="/api/v1/docs")
+        return render_template("landing.html")
+    return jsonify(service="salescoach", health="/healthz")
 
 
 @bp.get("/demo")
@@ -61,4 +62,6 @@ def demo_login() -> Any:
     if not current_app.config["SETTINGS"].demo:
         raise ApiError(404, "not_found", "demo mode is off")
     token = issue_token(demo_identity())
+    if request.args.get("next") in ("practice", "calls", "live"):
+        return redirect(f"/panel/{request.args['next']}?t={token}")
     return redirect(url_for("panel.index", t=token))
