@@ -149,7 +149,9 @@ def respond(scenario: Scenario, state: dict[str, Any], quality: Quality,
         line = _join(risky_line, _pick(style.press, *key), _pick(stage.weak, *key), pressed,
                      style.impatient if new["patience"] == 1 else "")
     else:
-        probe = missing[0].probe if missing else stage.phrasings[-1]
+        # Ask first for what the buyer wants to hear (facts), then for the rep's questions.
+        facts = [k for k in missing if not k.examples[0].rstrip().endswith("?")]
+        probe = (facts or missing)[0].probe if missing else stage.phrasings[-1]
         line = _join(_pick(stage.partial, *key), probe)
     new["line"] = line
     return new

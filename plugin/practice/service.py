@@ -8,6 +8,7 @@ buyer's new state in one transaction, so a rejected reply never loses what was s
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -84,6 +85,13 @@ def validate_reply(text: Any, max_chars: int) -> str:
     if not any(ch.isalpha() for ch in text):
         raise ApiError(400, "not_text", "the reply has no words in it", field="text")
     return text
+
+
+def _iso(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC (SQLite hands back naive datetimes that were stored as UTC)."""
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
 
 
 class PracticeService:
@@ -212,8 +220,7 @@ class PracticeService:
         card = row.scorecard or {}
         return {"id": row.id, "scenario_id": row.scenario_id,
                 "title": scenario.title if scenario else row.scenario_id, "status": row.status,
-                "created_at": row.created_at.isoformat() if row.created_at else None,
-                "finished_at": row.finished_at.isoformat() if row.finished_at else None,
+                "created_at": _iso(row.created_at), "finished_at": _iso(row.finished_at),
                 "overall": card.get("overall"), "averages": card.get("averages", {}),
                 "outcome": card.get("outcome", row.state.get("outcome", ""))}
 
