@@ -134,6 +134,16 @@ def adapter_for(session: Session, tenant_id: str, settings: Settings, kind: str 
     return None
 
 
+def interactive(adapter: CrmAdapter) -> CrmAdapter:
+    """Make ``adapter`` fail fast (2 tries, 8 s read timeout) for reads someone waits on
+    (a widget, a call starting); the default policy suits background write-back."""
+    from plugin.crm.retry import INTERACTIVE_POLICY, INTERACTIVE_TIMEOUT
+
+    adapter.policy = INTERACTIVE_POLICY  # type: ignore[attr-defined]
+    adapter.timeout = INTERACTIVE_TIMEOUT  # type: ignore[attr-defined]
+    return adapter
+
+
 def save_connection(session: Session, settings: Settings, tenant_id: str, kind: str,
                     tokens: OAuthTokens, connected_by: int | None = None) -> CrmConnection:
     """Create or update the tenant's connection of ``kind`` with encrypted tokens."""

@@ -94,6 +94,7 @@ class HubSpotAdapter(CrmAdapter):
         self.policy = policy
         self.cache = cache
         self.sleep: Callable[[float], None] = time.sleep  # backoff waits (observable)
+        self.timeout: tuple[float, float] = TIMEOUT  # (connect, read) seconds per request
         self._lock = threading.Lock()
         self._client: HubSpot | None = None
 
@@ -122,7 +123,7 @@ class HubSpotAdapter(CrmAdapter):
             resp = client.oauth.tokens_api.create(
                 grant_type="refresh_token", refresh_token=self.tokens.refresh_token,
                 client_id=self.app.client_id, client_secret=self.app.client_secret,
-                _request_timeout=TIMEOUT)
+                _request_timeout=self.timeout)
         except Exception as exc:  # noqa: BLE001 - classified below
             err = self._classify(exc)
             if isinstance(err, ProviderInputError):
@@ -196,7 +197,7 @@ class HubSpotAdapter(CrmAdapter):
             basic = {"contact": hs.crm.contacts.basic_api, "company": hs.crm.companies.basic_api,
                      "deal": hs.crm.deals.basic_api}[api]
             return basic.get_by_id(record_id, properties=props, associations=assoc,
-                                   _request_timeout=TIMEOUT)
+                                   _request_timeout=self.timeout)
         try:
             return self._call(f"{api} read", op)
         except ProviderInputError as exc:
@@ -232,7 +233,7 @@ class HubSpotAdapter(CrmAdapter):
                 batch = hs.crm.objects.notes.batch_api
             body = Input(properties=props, properties_with_history=[],
                          inputs=[Id(id=i) for i in ids[:100]])
-            return batch.read(body, _request_timeout=TIMEOUT)
+            return batch.read(body, _request_timeout=self.timeout)
         result = self._call(f"{api} batch read", op)
         return list(result.results or [])
 
@@ -339,7 +340,7 @@ class HubSpotAdapter(CrmAdapter):
 
             core = hs.crm.properties.core_api
             try:
-                core.get_by_name("calls", CALL_KEY_PROPERTY, _request_timeout=TIMEOUT)
+                core.get_by_name("calls", CALL_KEY_PROPERTY, _request_timeout=self.timeout)
                 return
             except Exception as exc:
                 if not (_is_api_exception(exc) and getattr(exc, "status", 0) == 404):
@@ -349,7 +350,7 @@ class HubSpotAdapter(CrmAdapter):
                     name=CALL_KEY_PROPERTY, label="Sales Coach call key", type="string",
                     field_type="text", group_name="callinformation", has_unique_value=True,
                     description="Idempotency key of the Sales Coach write-back; do not edit"),
-                    _request_timeout=TIMEOUT)
+                    _request_timeout=self.timeout)
             except Exception as exc:
                 if not (_is_api_exception(exc) and getattr(exc, "status", 0) == 409):
                     raise
@@ -361,7 +362,7 @@ class HubSpotAdapter(CrmAdapter):
             try:
                 return hs.crm.objects.calls.basic_api.get_by_id(
                     key, id_property=CALL_KEY_PROPERTY, properties=[CALL_KEY_PROPERTY],
-                    _request_timeout=TIMEOUT)
+                    _request_timeout=self.timeout)
             except Exception as exc:
                 if _is_api_exception(exc) and getattr(exc, "status", 0) == 404:
                     return None
@@ -390,7 +391,7 @@ class HubSpotAdapter(CrmAdapter):
         try:
             created = self._call("call create",
                                  lambda hs: hs.crm.objects.calls.basic_api.create(
-                                     payload, _request_timeout=TIMEOUT))
+                                     payload, _request_timeout=self.timeout))
         except ProviderInputError as exc:
             if exc.status == 409:  # the unique key exists: an earlier try got through
                 again = self._existing(key)

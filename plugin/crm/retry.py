@@ -39,6 +39,9 @@ class RetryPolicy:
 
 
 DEFAULT_POLICY = RetryPolicy()
+# Someone is waiting (a widget, a call starting): fail fast, the CRM data is a bonus.
+INTERACTIVE_POLICY = RetryPolicy(attempts=2, base_s=0.2, cap_s=1.0, max_wait_s=2.0)
+INTERACTIVE_TIMEOUT = (3.0, 8.0)
 
 
 def call_with_retries(op: Callable[[], T], *, classify: Callable[[BaseException], ProviderError],

@@ -53,6 +53,15 @@ def normalise_key(key: str) -> str:
 class SalesforceAdapter(CrmAdapter):
     kind = "salesforce"
 
+    @property
+    def timeout(self) -> tuple[float, float]:
+        """(connect, read) seconds per request."""
+        return self.session.default_timeout
+
+    @timeout.setter
+    def timeout(self, value: tuple[float, float]) -> None:
+        self.session.default_timeout = value
+
     def __init__(self, tenant_id: str, tokens: OAuthTokens, app: OAuthApp, *,
                  api_version: str = "62.0", on_tokens: TokenSaver | None = None,
                  policy: RetryPolicy = DEFAULT_POLICY, cache: TtlCache = CONTEXT_CACHE) -> None:

@@ -57,7 +57,7 @@ def record_summary(session: Session, tenant_id: str, record_id: str, record_type
                    settings: Settings) -> dict[str, Any]:
     """``{"id", "type", "name", "company"}`` from the CRM (cached); id/type only when the CRM
     cannot be read, with ``warning`` saying why."""
-    from plugin.crm.factory import adapter_for
+    from plugin.crm.factory import adapter_for, interactive
 
     record: dict[str, Any] = {"id": record_id, "type": record_type, "name": "", "company": ""}
     if not record_id:
@@ -65,6 +65,7 @@ def record_summary(session: Session, tenant_id: str, record_id: str, record_type
     adapter = adapter_for(session, tenant_id, settings, record_id=record_id)
     if adapter is None:
         return record
+    interactive(adapter)  # a widget is waiting
     try:
         ctx = adapter.customer_context(record_id, record_type)
     except ProviderError as exc:

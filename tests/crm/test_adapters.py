@@ -371,3 +371,22 @@ def test_a_long_retry_after_is_handed_to_the_caller_instead_of_slept(
         adapter.customer_context(rid, rtype)
     assert err.value.retry_after == 120 and err.value.status == 429 and sleeps.waits == []
     assert len(sbx.requests(API_PREFIX[kind])) == 1
+
+
+def test_widget_context_answers_fast_with_a_warning_when_the_crm_is_down(
+        sbx: Any, crm_settings: Settings) -> None:
+    # given a connected tenant whose CRM answers 503 to everything
+    tenant = sbx.connect(crm_settings, "hubspot")
+    rid = sbx.person("sofia")["hs_id"]
+    sbx.fault(path="/crm/v3", status=503, count=0)
+    try:
+        with db.session_scope() as s:
+            ctx = widget_context(s, tenant, rid, "contact", crm_settings)
+        tries = sbx.requests("/crm/v3")
+    finally:
+        sbx.clear()
+    # then the widget still gets the record, with the CRM's complaint, after two tries only
+    assert [r["status"] for r in tries] == [503, 503]
+    assert ctx["record"]["id"] == rid and ctx["record"]["name"] == ""
+    assert "HubSpot" in ctx["record"]["warning"]
+    assert ctx["last_call"] is None and ctx["trend"] == []
