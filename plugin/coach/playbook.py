@@ -66,9 +66,12 @@ class Thresholds(_Model):
     sentiment_smoothing: float = Field(0.4, gt=0, le=1)  # EMA weight of the newest turn
     sentiment_drop: float = Field(0.35, gt=0, le=2)
     sentiment_window_turns: int = Field(4, ge=2)
-    objection_similarity: float = Field(0.56, ge=0, le=1)
-    moment_similarity: float = Field(0.60, ge=0, le=1)
-    similarity_margin: float = Field(0.02, ge=0, le=1)
+    objection_similarity: float = Field(0.30, ge=0, le=1)
+    moment_similarity: float = Field(0.35, ge=0, le=1)
+    similarity_margin: float = Field(0.0, ge=-1, le=1)
+    cue_bonus: float = Field(0.06, ge=0, le=1)
+    ack_similarity: float = Field(0.60, ge=0, le=1)
+    checklist_similarity: float = Field(0.62, ge=0, le=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> Thresholds:
@@ -85,9 +88,10 @@ class ObjectionType(_Model):
     label: str = ""
     examples: list[str] = Field(min_length=1)
     keywords: list[str] = Field(default_factory=list)
+    cues: list[str] = Field(default_factory=list)  # weaker regexes: pick the type, never fire
     nudge: str = Field(min_length=3)
 
-    _patterns = field_validator("keywords")(_patterns_validator)
+    _patterns = field_validator("keywords", "cues")(_patterns_validator)
 
 
 class Battlecard(_Model):

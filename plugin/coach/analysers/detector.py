@@ -18,10 +18,11 @@ import numpy as np
 
 from plugin.coach.analysers.mentions import mask_competitors
 from plugin.coach.playbook import Playbook
-from plugin.coach.text import any_match, clip_words, normalise, sentences
+from plugin.coach.text import any_match, clip_words, normalise, pattern, sentences
 from plugin.nlp.embeddings import Embedder
 
 RULE_BONUS = 0.30
+TOP_K = 3
 MAX_UNITS = 4
 UNIT_WORDS = 40
 
@@ -55,6 +56,8 @@ class Prototypes:
         groups["buying_signal"] = list(pb.buying_signals.examples)
         groups["next_step"] = list(pb.next_steps.examples)
         groups["ack"] = list(pb.acknowledgements.examples)
+        groups["negative"] = (groups["none"] + groups["buying_signal"] + groups["next_step"]
+                              + groups["ack"])
         for item in pb.checklist:
             groups[f"checklist:{item.id}"] = list(item.examples)
         self.labels: list[str] = []
@@ -68,6 +71,17 @@ class Prototypes:
             label: np.array([i for i, lab in enumerate(self.labels) if lab == label], dtype=int)
             for label in groups
         }
+
+    def topk(self, sims: np.ndarray, label: str, k: int = TOP_K) -> np.ndarray:
+        """Per unit, the mean of the ``k`` highest similarities to ``label``'s prototypes:
+        steadier than the single nearest one when a playbook has many examples."""
+        idx = self.index.get(label)
+        if idx is None or idx.size == 0:
+            return np.zeros(sims.shape[0], dtype=np.float32)
+        sub = sims[:, idx]
+        kk = min(k, sub.shape[1])
+        part = np.partition(sub, sub.shape[1] - kk, axis=1)[:, sub.shape[1] - kk:]
+        return np.asarray(part.mean(axis=1))
 
     def best(self, sims: np.ndarray, label: str) -> np.ndarray:
         """Per unit, the highest similarity to any prototype of ``label`` (0 if none)."""
@@ -139,10 +153,7 @@ class Detector:
             rule_bs = any_match(pb.buying_signals.keywords, t)
             emb_bs = 0.0
             if sims is not None and p is not None:
-                bs = p.best(sims, "buying_signal")
-                rivals = np.maximum(p.best(sims, "none"), self._objection_max(sims))
-                ok = (bs >= th.moment_similarity) & (bs >= rivals + th.similarity_margin)
-                emb_bs = float(bs[ok].max()) if ok.any() else 0.0
+                emb_bs = self._moment(sims, "buying_signal", ("none", "next_step"))
             if d.objection is None or rule_bs:
                 if rule_bs:
                     d.buying_signal, d.buying_source = max(0.9, emb_bs), "rule"
@@ -153,27 +164,37 @@ class Detector:
         if rule_ns:
             d.next_step, d.next_step_source = 0.9, "rule"
         elif sims is not None and p is not None:
-            ns = p.best(sims, "next_step")
-            rivals = np.maximum(p.best(sims, "none"), self._objection_max(sims))
-            ok = (ns >= th.moment_similarity) & (ns >= rivals + th.similarity_margin)
-            if ok.any():
-                d.next_step, d.next_step_source = float(ns[ok].max()), "embedding"
+            emb_ns = self._moment(sims, "next_step", ("none", "buying_signal", "ack"))
+            if emb_ns:
+                d.next_step, d.next_step_source = emb_ns, "embedding"
 
         if speaker == "rep":
             first = normalise((sentences(text) or [text])[0])
             if any_match(pb.acknowledgements.keywords, first):
                 d.acknowledges, d.ack_source = True, "rule"
             elif (want_ack and sims is not None and p is not None
-                  and float(p.best(sims[:1], "ack")[0]) >= th.moment_similarity):
+                  and float(p.best(sims[:1], "ack")[0]) >= th.ack_similarity):
                 d.acknowledges, d.ack_source = True, "embedding"
         for item in pb.checklist:
             if any_match(item.keywords, t):
                 d.checklist[item.id] = "rule"
             elif speaker == "rep" and sims is not None and p is not None:
                 best = p.best(sims, f"checklist:{item.id}")
-                if float(best.max()) >= th.moment_similarity + 0.05:
+                if float(best.max()) >= th.checklist_similarity:
                     d.checklist[item.id] = "embedding"
         return d
+
+    def _moment(self, sims: np.ndarray, label: str, rivals: tuple[str, ...]) -> float:
+        """Best top-k similarity of a unit to ``label`` that beats the rival classes and
+        every objection type; 0.0 if no unit qualifies."""
+        assert self.protos is not None
+        th = self.pb.thresholds
+        mine = self.protos.topk(sims, label)
+        rival = np.max(np.stack([self.protos.topk(sims, r) for r in rivals]
+                                + [self.protos.topk(sims, f"objection:{n}")
+                                   for n in self.pb.objections]), axis=0)
+        ok = (mine >= th.moment_similarity) & (mine > rival + th.similarity_margin)
+        return float(mine[ok].max()) if ok.any() else 0.0
 
     def _objection_max(self, sims: np.ndarray) -> np.ndarray:
         assert self.protos is not None
@@ -181,27 +202,42 @@ class Detector:
                                 for n in self.pb.objections]), axis=0)
 
     def _objection(self, d: Detection, t: str, sims: np.ndarray | None) -> None:
+        """Per unit: top-k mean similarity per objection type and for the negative class
+        (non-objections, buying signals, next steps, acknowledgements), plus rule and cue
+        bonuses; the unit's argmax must be an objection type above the threshold."""
         th = self.pb.thresholds
+        names = list(self.pb.objections)
         rules = _rule_objections(self.pb, t)
-        emb: dict[str, float] = {}
+        cue = np.array([th.cue_bonus * min(2, sum(1 for c in self.pb.objections[n].cues
+                                                   if pattern(c).search(t))) for n in names])
+        rule_bonus = np.array([RULE_BONUS if n in rules else 0.0 for n in names])
+        best_name: str | None = None
+        best_score = -1.0
+        best_emb = 0.0
         if sims is not None and self.protos is not None:
-            none = self.protos.best(sims, "none")
-            for name in self.pb.objections:
-                s = self.protos.best(sims, f"objection:{name}")
-                ok = s >= none + th.similarity_margin
-                emb[name] = float(s[ok].max()) if ok.any() else 0.0
-        scores = {n: emb.get(n, 0.0) + (RULE_BONUS if n in rules else 0.0)
-                  for n in self.pb.objections}
-        d.objection_scores = {n: round(v, 4) for n, v in scores.items()}
-        if not scores:
+            per_type = np.stack([self.protos.topk(sims, f"objection:{n}") for n in names], 1)
+            negative = self.protos.topk(sims, "negative")
+            scores = per_type + cue + rule_bonus
+            for u in range(scores.shape[0]):
+                j = int(np.argmax(scores[u]))
+                if scores[u, j] <= negative[u] + th.similarity_margin:
+                    continue
+                if per_type[u, j] < th.objection_similarity and names[j] not in rules:
+                    continue
+                if scores[u, j] > best_score:
+                    best_name, best_score, best_emb = names[j], float(scores[u, j]), \
+                        float(per_type[u, j])
+            d.objection_scores = {n: round(float(v), 4)
+                                  for n, v in zip(names, scores.max(axis=0), strict=True)}
+        elif rules:
+            best_name = max(rules, key=lambda n: float(cue[names.index(n)]))
+            d.objection_scores = {n: (RULE_BONUS if n in rules else 0.0) for n in names}
+        if best_name is None:
             return
-        best = max(scores, key=lambda n: scores[n])
-        if best in rules:
-            d.objection = best
-            d.objection_confidence = round(min(1.0, max(0.9, emb.get(best, 0.0))), 3)
-            d.objection_source = "rule+embedding" if emb.get(best, 0) >= th.objection_similarity \
-                else "rule"
-        elif emb.get(best, 0.0) >= th.objection_similarity:
-            d.objection = best
-            d.objection_confidence = round(emb[best], 3)
+        d.objection = best_name
+        if best_name in rules:
+            d.objection_confidence = round(min(1.0, max(0.9, best_emb)), 3)
+            d.objection_source = "rule+embedding" if sims is not None else "rule"
+        else:
+            d.objection_confidence = round(min(1.0, best_emb + 0.3), 3)
             d.objection_source = "embedding"

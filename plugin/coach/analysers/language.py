@@ -14,8 +14,17 @@ _DISCOUNT = re.compile(
     re.IGNORECASE)
 
 
+_NUMBER_WORDS = {"five": 5, "ten": 10, "fifteen": 15, "twenty": 20, "twenty-five": 25,
+                 "twenty five": 25, "thirty": 30, "thirty-five": 35, "forty": 40, "fifty": 50,
+                 "sixty": 60, "seventy": 70, "seventy-five": 75, "eighty": 80, "ninety": 90,
+                 "a hundred": 100, "one hundred": 100}
+_NUMBER_RE = re.compile(r"\b(" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True))
+                        + r")(?=\s*(?:%|percent|per cent))", re.IGNORECASE)
+
+
 def discounts(text: str) -> list[float]:
-    """Discount percentages offered in ``text``."""
+    """Discount percentages offered in ``text`` (digits or spoken numbers: "forty percent")."""
+    text = _NUMBER_RE.sub(lambda m: str(_NUMBER_WORDS[m.group(1).lower()]), text)
     out = []
     for m in _DISCOUNT.finditer(text):
         out.append(float(m.group(1) or m.group(2)))
