@@ -9,9 +9,10 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from plugin.coach.types import CustomerContext
 from plugin.crm.tokens import OAuthApp, OAuthTokens, TokenSaver
 from plugin.models import CrmConnection
-from plugin.providers.crm import CrmAdapter
+from plugin.providers.crm import CallActivity, CrmAdapter
 from plugin.security import SecretBox, encryption_key
 from plugin.settings import Settings
 
@@ -102,13 +103,41 @@ def _saver(session: Session, box: SecretBox, connection_id: int) -> TokenSaver:
     return save
 
 
+class RoutingAdapter(CrmAdapter):
+    """For a tenant connected to both CRMs (the demo): each record goes to the CRM its id
+    belongs to (digits: HubSpot; Salesforce ids have letters)."""
+
+    kind = "routing"
+
+    def __init__(self, adapters: dict[str, CrmAdapter]) -> None:
+        self.adapters = adapters
+
+    def for_record(self, record_id: str) -> CrmAdapter:
+        return self.adapters["hubspot" if record_id.isdigit() else "salesforce"]
+
+    def customer_context(self, record_id: str, record_type: str = "") -> CustomerContext:
+        return self.for_record(record_id).customer_context(record_id, record_type)
+
+    def write_call_activity(self, activity: CallActivity, idempotency_key: str) -> str:
+        return self.for_record(activity.record_id).write_call_activity(activity,
+                                                                       idempotency_key)
+
+
 def adapter_for(session: Session, tenant_id: str, settings: Settings, kind: str | None = None,
                 record_id: str = "") -> CrmAdapter | None:
     """The CRM adapter of ``tenant_id``, or None when it has no connected CRM.
 
     The adapter holds decrypted tokens and outlives ``session``. ``kind`` picks a CRM when a
-    tenant (the demo) has both; otherwise a numeric ``record_id`` means HubSpot.
+    tenant (the demo) has both; otherwise a numeric ``record_id`` means HubSpot, and with
+    neither a ``RoutingAdapter`` picks per record.
     """
+    if kind is None and _kind_for(tenant_id, record_id) is None:
+        kinds = [c.kind for c in session.scalars(select(CrmConnection).where(
+            CrmConnection.tenant_id == tenant_id, CrmConnection.status == "connected",
+            CrmConnection.access_token_enc != ""))]
+        if set(KINDS) <= set(kinds):
+            built = {k: adapter_for(session, tenant_id, settings, kind=k) for k in KINDS}
+            return RoutingAdapter({k: a for k, a in built.items() if a is not None})
     conn = connection_for(session, tenant_id, kind, record_id)
     if conn is None:
         return None
@@ -139,8 +168,11 @@ def interactive(adapter: CrmAdapter) -> CrmAdapter:
     (a widget, a call starting); the default policy suits background write-back."""
     from plugin.crm.retry import INTERACTIVE_POLICY, INTERACTIVE_TIMEOUT
 
-    adapter.policy = INTERACTIVE_POLICY  # type: ignore[attr-defined]
-    adapter.timeout = INTERACTIVE_TIMEOUT  # type: ignore[attr-defined]
+    targets = list(adapter.adapters.values()) if isinstance(adapter, RoutingAdapter) \
+        else [adapter]
+    for target in targets:
+        target.policy = INTERACTIVE_POLICY  # type: ignore[attr-defined]
+        target.timeout = INTERACTIVE_TIMEOUT  # type: ignore[attr-defined]
     return adapter
 
 

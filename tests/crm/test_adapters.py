@@ -390,3 +390,20 @@ def test_widget_context_answers_fast_with_a_warning_when_the_crm_is_down(
     assert ctx["record"]["id"] == rid and ctx["record"]["name"] == ""
     assert "HubSpot" in ctx["record"]["warning"]
     assert ctx["last_call"] is None and ctx["trend"] == []
+
+
+def test_a_tenant_with_both_crms_routes_each_record_to_its_own_crm(
+        sbx: Any, crm_settings: Settings) -> None:
+    # given a tenant (like the demo) connected to Salesforce and HubSpot
+    tenant = sbx.connect(crm_settings, "salesforce")
+    sbx.connect(crm_settings, "hubspot", tenant_id=tenant)
+    maria = sbx.person("maria")
+    # when callers ask for "the" adapter without saying which CRM
+    with db.session_scope() as s:
+        adapter = adapter_for(s, tenant, crm_settings)
+    assert adapter is not None
+    # then Salesforce ids go to Salesforce and HubSpot ids to HubSpot
+    assert adapter.customer_context(maria["sf_id"], "Contact").crm == "salesforce"
+    assert adapter.customer_context(maria["hs_id"], "contact").crm == "hubspot"
+    crm_id = adapter.write_call_activity(activity(maria["hs_id"], "contact"), "call:route:v1")
+    assert any(a["id"] == crm_id for a in sbx.activities("hubspot"))
