@@ -11,13 +11,30 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 DEFAULT_PLAYBOOK_PATH = Path(__file__).resolve().parent.parent / "playbooks" / "default.yaml"
 OBJECTION_TYPES = ("price", "timing", "authority", "need", "competitor", "status_quo")
+
+
+def _known_type(name: str) -> str:
+    if name not in OBJECTION_TYPES:
+        raise ValueError(f"unknown objection type {name!r}")
+    return name
+
+
+ObjectionName = Annotated[str, AfterValidator(_known_type)]
 
 
 class PlaybookError(ValueError):
@@ -157,7 +174,7 @@ class Playbook(_Model):
     product: str = ""
     thresholds: Thresholds = Field(default_factory=lambda: Thresholds.model_validate({}))
     fillers: list[str] = Field(default_factory=list)
-    objections: dict[str, ObjectionType]
+    objections: dict[ObjectionName, ObjectionType]
     not_objections: list[str] = Field(default_factory=list)  # negative prototypes
     competitors: list[Competitor] = Field(default_factory=list)
     trackers: list[Tracker] = Field(default_factory=list)
@@ -173,9 +190,6 @@ class Playbook(_Model):
     @field_validator("objections")
     @classmethod
     def _known_types(cls, v: dict[str, ObjectionType]) -> dict[str, ObjectionType]:
-        unknown = sorted(set(v) - set(OBJECTION_TYPES))
-        if unknown:
-            raise ValueError(f"unknown objection type(s) {unknown}; use {list(OBJECTION_TYPES)}")
         if not v:
             raise ValueError("at least one objection type is required")
         return v
@@ -204,30 +218,47 @@ class Playbook(_Model):
 
 # ---------------------------------------------------------------- YAML line mapping
 
-def _node_at(root: yaml.Node, loc: tuple[Any, ...]) -> tuple[yaml.Node, bool]:
-    """Walk ``loc`` from ``root``; return the deepest node found and whether it was exact."""
+def _node_at(root: yaml.Node, loc: tuple[Any, ...]) -> tuple[yaml.Node, bool, yaml.Node | None]:
+    """Walk ``loc`` from ``root``; return the deepest node found and whether it was exact.
+
+    A ``[key]`` part (pydantic's marker for an invalid mapping key) selects the key node.
+    Also returns the key node that led to the deepest node (a missing field's parent key)."""
     node = root
-    for part in loc:
+    via: yaml.Node | None = None
+    parts = list(loc)
+    for i, part in enumerate(parts):
+        if part == "[key]":
+            continue
         if isinstance(node, yaml.MappingNode):
             nxt = None
+            want_key = i + 1 < len(parts) and parts[i + 1] == "[key]"
             for k, v in node.value:
                 if isinstance(k, yaml.ScalarNode) and k.value == str(part):
-                    nxt = v
+                    nxt = k if want_key else v
+                    via = k
                     break
             if nxt is None:
-                return node, False
+                return node, False, via
             node = nxt
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
             if part >= len(node.value):
-                return node, False
+                return node, False, via
             node = node.value[part]
         else:
-            return node, False
-    return node, True
+            return node, False, via
+    return node, True, via
 
 
 def _reason(err: Any) -> str:
-    loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+    parts = [str(p) for p in err["loc"] if not str(p).startswith("function-")]
+    if "[key]" in parts:
+        key = parts[parts.index("[key]") - 1]
+        where = ".".join(parts[: parts.index("[key]") - 1])
+        if where == "objections":
+            return (f"objections: unknown objection type '{key}'; "
+                    f"use one of {', '.join(OBJECTION_TYPES)}")
+        return f"{where}: invalid key '{key}'"
+    loc = ".".join(parts)
     msg = str(err["msg"]).removeprefix("Value error, ")
     if err["type"] == "missing":
         return f"{loc}: required field is missing"
@@ -254,8 +285,9 @@ def load_playbook(yaml_text: str) -> Playbook:
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(p for p in err["loc"] if not str(p).startswith("function-"))
-        node, _exact = _node_at(root, loc)
-        raise PlaybookError(node.start_mark.line + 1, _reason(err)) from None
+        node, exact, via = _node_at(root, loc)
+        mark = node.start_mark if exact or via is None else via.start_mark
+        raise PlaybookError(mark.line + 1, _reason(err)) from None
 
 
 @lru_cache(maxsize=1)

@@ -206,7 +206,7 @@ class Detector:
         (non-objections, buying signals, next steps, acknowledgements), plus rule and cue
         bonuses; the unit's argmax must be an objection type above the threshold."""
         th = self.pb.thresholds
-        names = list(self.pb.objections)
+        names: list[str] = list(self.pb.objections)
         rules = _rule_objections(self.pb, t)
         cue = np.array([th.cue_bonus * min(2, sum(1 for c in self.pb.objections[n].cues
                                                    if pattern(c).search(t))) for n in names])
