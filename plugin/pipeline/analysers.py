@@ -24,6 +24,7 @@ class AnalysisInput:
     playbook_yaml: str = ""
     context: CustomerContext | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    use_embeddings: bool | None = None  # None: MiniLM paraphrase matching when installed
 
 
 class Analyser(Protocol):
@@ -42,7 +43,7 @@ class InstantAnalyser:
         from plugin.coach import CoachSession, default_playbook, load_playbook
 
         playbook = load_playbook(data.playbook_yaml) if data.playbook_yaml else default_playbook()
-        session = CoachSession(playbook, context=data.context)
+        session = CoachSession(playbook, context=data.context, use_embeddings=data.use_embeddings)
         nudges: list[dict[str, Any]] = []
         for turn in data.turns:
             # Let the session's timers run up to the turn's start, then feed the turn.

@@ -201,7 +201,8 @@ def analyse(call_id: str, settings: Settings, progress: Progress | None = None) 
     if latest_hash == digest:
         return latest_version
     data = AnalysisInput(call_id=call_id, tenant_id=tenant_id, turns=tuple(turns),
-                         playbook_yaml=playbook_yaml, meta=meta)
+                         playbook_yaml=playbook_yaml, meta=meta,
+                         use_embeddings=None if settings.embeddings else False)
     results: dict[str, dict[str, Any]] = {}
     for i, analyser in enumerate(chosen):
         results[analyser.name] = analyser.analyse(data)
