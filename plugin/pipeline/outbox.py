@@ -181,7 +181,8 @@ def deliver(item_id: int, settings: Settings, *, worker: str = "",
         from plugin.crm import adapter_for
 
         with db.session_scope() as s:
-            adapter = adapter_for(s, tenant_id, settings, kind=crm,
+            adapter = adapter_for(s, tenant_id, settings,
+                                  kind=crm if crm in ("salesforce", "hubspot") else None,
                                   record_id=str(payload.get("record_id", "")))
         if adapter is None:
             raise ProviderInputError("the CRM is not connected for this org; "

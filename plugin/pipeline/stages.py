@@ -271,8 +271,10 @@ def queue_writeback(call_id: str, version: int, settings: Settings) -> int | Non
         if adapter is None:
             return None
         try:
+            kind = adapter.for_record(record_id).kind if hasattr(adapter, "for_record") \
+                else adapter.kind
             item = outbox.ensure_item(s, tenant_id=tenant_id, call_id=call_id, version=version,
-                                      crm=adapter.kind, activity=activity_for(data, settings))
+                                      crm=kind, activity=activity_for(data, settings))
             return item.id
         except IntegrityError:
             pass
