@@ -149,6 +149,7 @@ def test_salesforce_upsert_by_external_id_creates_then_matches(sbx: Any) -> None
 
 
 def test_hubspot_contact_read_with_associations_through_the_sdk(sbx: Any) -> None:
+    sbx.reset()  # only the demo data: other modules share this instance's sandbox database
     client = HubSpot(access_token=sbx.mint("hubspot")["access_token"], host=sbx.base_url,
                      ssl_ca_cert=sbx.ca_path)
     maria = sbx.person("maria")["hs_id"]
