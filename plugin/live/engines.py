@@ -86,3 +86,26 @@ def new_coach(playbook: Any, context: Any) -> Any:
     from plugin.coach import CoachSession
 
     return CoachSession(playbook, context=context)
+
+
+def warm_up(settings: Settings) -> None:
+    """Load the speech model and the coach's embedding model now rather than on the first
+    call (each can take seconds to a minute on a busy machine)."""
+    try:
+        stt_for(settings).open_stream(16000).finish()
+        new_coach(playbook_for_default(), None)
+        log.info("live engines warmed up")
+    except Exception:  # noqa: BLE001 - the first call will try again and report
+        log.exception("warming up the live engines failed")
+
+
+def playbook_for_default() -> Any:
+    from plugin.coach import default_playbook
+
+    return default_playbook()
+
+
+def warm_up_in_background(settings: Settings) -> threading.Thread:
+    thread = threading.Thread(target=warm_up, args=(settings,), name="live-warm-up", daemon=True)
+    thread.start()
+    return thread

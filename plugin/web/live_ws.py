@@ -15,6 +15,7 @@ from flask import Flask, current_app
 from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 
+from plugin.live import engines
 from plugin.live.connection import Connection
 from plugin.live.registry import RESUME_GRACE_S, CallRegistry, LiveFactory
 from plugin.live.sources import MAX_FRAME_BYTES, AudioSource, PanelSource, TwilioSource
@@ -44,6 +45,8 @@ def init_app(app: Flask) -> None:
     app.extensions["salescoach.live"] = CallRegistry(LiveFactory(settings, app=app),
                                                          grace_s=grace)
     sock.init_app(app)
+    if settings.env != "test" and app.config.get("LIVE_WARM_UP", True):
+        engines.warm_up_in_background(settings)
 
 
 def _pump(ws: Any, conn: Connection) -> None:
