@@ -170,6 +170,12 @@ class HubSpotAdapter(CrmAdapter):
         return ProviderUnavailable(f"HubSpot call failed: {type(exc).__name__}: {exc}")
 
     def _call(self, what: str, fn: Any) -> Any:
+        expires = self.tokens.expires_at
+        if expires is not None and self.tokens.refresh_token:
+            if expires.tzinfo is None:
+                expires = expires.replace(tzinfo=UTC)
+            if expires - datetime.now(UTC) < timedelta(seconds=60):
+                self._refresh()  # HubSpot tokens last 30 minutes: refresh before, not after
         return call_with_retries(lambda: fn(self._hs()), classify=self._classify,
                                  refresh=self._refresh, policy=self.policy, sleep=self.sleep,
                                  what=f"HubSpot {what}")

@@ -407,3 +407,24 @@ def test_a_tenant_with_both_crms_routes_each_record_to_its_own_crm(
     assert adapter.customer_context(maria["hs_id"], "contact").crm == "hubspot"
     crm_id = adapter.write_call_activity(activity(maria["hs_id"], "contact"), "call:route:v1")
     assert any(a["id"] == crm_id for a in sbx.activities("hubspot"))
+
+
+def test_a_hubspot_token_known_to_be_expired_is_refreshed_before_the_call(
+        sbx: Any, crm_settings: Settings) -> None:
+    # given a stored HubSpot connection whose expiry time has passed
+    tenant = sbx.connect(crm_settings, "hubspot")
+    with db.session_scope() as s:
+        conn = s.scalar(select(CrmConnection).where(CrmConnection.tenant_id == tenant))
+        assert conn is not None
+        conn.expires_at = datetime(2020, 1, 1, tzinfo=UTC)
+    with db.session_scope() as s:
+        adapter = adapter_for(s, tenant, crm_settings)
+    assert adapter is not None
+    # when it reads, no request is made with the stale token (no 401), and the new expiry is saved
+    adapter.customer_context(sbx.person("tom")["hs_id"], "contact")
+    assert 401 not in [r["status"] for r in sbx.requests("/crm/v3")]
+    assert [r["path"] for r in sbx.requests("/oauth/v1/token")] == ["/oauth/v1/token"]
+    with db.session_scope() as s:
+        conn = s.scalar(select(CrmConnection).where(CrmConnection.tenant_id == tenant))
+        assert conn is not None and conn.expires_at is not None
+        assert conn.expires_at.replace(tzinfo=UTC) > datetime.now(UTC)
