@@ -158,3 +158,9 @@ def panel(server: ServerThread, tenants: Any) -> Iterator[Any]:
     yield make
     for c in clients:
         c.close()
+
+
+@pytest.fixture
+def live_classes() -> tuple[type[ServerThread], type[PanelClient]]:
+    """The server and client helpers, for tests that run more than one server."""
+    return ServerThread, PanelClient
