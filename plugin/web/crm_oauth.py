@@ -53,7 +53,8 @@ STATE_TTL_S = 600
 HTTP_TIMEOUT_S = 15
 SCOPES = {
     "salesforce": "api refresh_token",
-    "hubspot": "oauth crm.objects.contacts.read crm.objects.contacts.write",
+    "hubspot": ("oauth crm.objects.contacts.read crm.objects.contacts.write "
+                "crm.objects.companies.read crm.objects.deals.read"),
 }
 
 
