@@ -30,7 +30,13 @@ WEAK_OVERALL = 38
 _SENTENCE = re.compile(r"[^.?!]+[.?!]*")
 _MONEY = re.compile(r"\$\s?(\d[\d,]*(?:\.\d+)?)\s*(k\b)?", re.IGNORECASE)
 _PERCENT = re.compile(r"(\d{1,3}(?:\.\d+)?)\s*(?:%|percent\b|per cent\b)", re.IGNORECASE)
+# A percentage offered off the price: "10% off", "a 15 percent discount", "discount of 20%".
+_DISCOUNT_AFTER = re.compile(r"^\s*(?:off\b|discount|reduction|lower price|cheaper)", re.IGNORECASE)
+_DISCOUNT_BEFORE = re.compile(r"(?:discount|take|knock|price cut)\s*(?:of|by)?\s*(?:up to\s*)?$",
+                              re.IGNORECASE)
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+_WHEN = re.compile(r"\b(monday|tuesday|wednesday|thursday|friday|tomorrow|today|this week|"
+                   r"next week|\d{1,2}(?::\d\d)?\s*(?:am|pm))\b", re.IGNORECASE)
 _NEXT_STEP = re.compile(
     r"\b(schedule|book|calendar|invite|next (?:week|step)|monday|tuesday|wednesday|thursday|"
     r"friday|tomorrow|pilot|kick ?off|send you|i'll send|set up a|follow up on)\b", re.IGNORECASE)
@@ -180,8 +186,8 @@ def inaccuracies(reply: str, scenario: Scenario) -> list[str]:
             problems.append(f"${m.group(1)}{m.group(2) or ''} is not in the price list")
     for m in _PERCENT.finditer(reply):
         value = float(m.group(1))
-        context = reply[max(0, m.start() - 25): m.end() + 25].lower()
-        is_discount = any(w in context for w in ("off", "discount", "lower", "cheaper"))
+        is_discount = bool(_DISCOUNT_AFTER.match(reply[m.end(): m.end() + 20])
+                           or _DISCOUNT_BEFORE.search(reply[max(0, m.start() - 25): m.start()]))
         if is_discount:
             if value > scenario.product.max_discount_pct:
                 problems.append(f"{m.group(0)} discount exceeds the "
@@ -217,15 +223,25 @@ def _tone(a: Any) -> Dimension:
                                      "negativity": neg, "fillers": fillers})
 
 
+def _is_specific(reply: str, scenario: Scenario) -> bool:
+    """A figure, the product's name, or two or more words of one of its value points or
+    price facts: the reply gives the buyer something concrete."""
+    if _NUMBER.search(reply):
+        return True
+    said = _words(reply)
+    if said & _words(scenario.product.name):
+        return True
+    return any(len(said & _words(fact)) >= 2
+               for fact in [*scenario.product.value_points, *scenario.product.pricing])
+
+
 def _content(reply: str, scenario: Scenario, stage: Stage, cov: Coverage, prior: set[str],
              risky: list[str]) -> tuple[Dimension, list[KeyPoint]]:
     missing = [kp for kp in stage.key_points if kp.id not in cov.covered and kp.id not in prior]
     remaining = max(1, stage.needed - len(prior & {k.id for k in stage.key_points}))
     coverage = _clamp(len(set(cov.covered) - prior) / remaining)
     wrong = inaccuracies(reply, scenario)
-    product_words = _words(scenario.product.name) | {
-        w for v in scenario.product.value_points for w in _words(v) if w[0].isdigit()}
-    specific = bool(_NUMBER.search(reply)) or bool(_words(reply) & product_words)
+    specific = _is_specific(reply, scenario) or (stage.id == CLOSING and bool(_WHEN.search(reply)))
     raw = 0.2 * cov.relevance + 0.5 * coverage + 0.15 * (1.0 if specific else 0.0) \
         + 0.15 * (0.0 if wrong else 1.0)
     if risky:
@@ -257,8 +273,9 @@ def _strategy(reply: str, a: Any, stage: Stage, cov: Coverage) -> Dimension:
     next_step = bool(_NEXT_STEP.search(reply)) or bool(getattr(a, "next_step", False)) or any(
         getattr(m, "kind", "") in ("next_step", "commitment") for m in a.moments)
     steps = {
-        "acknowledge": bool(a.acknowledges),
-        "clarify": bool(questions),
+        # proposing the next step answers a question, not a concern: nothing to acknowledge
+        "acknowledge": bool(a.acknowledges) or stage.id == CLOSING,
+        "clarify": bool(questions) or stage.id == CLOSING,
         "respond": bool(cov.covered) or cov.relevance >= 0.5,
         "confirm": last_is_question or next_step,
     }
@@ -324,7 +341,7 @@ def score_reply(reply: str, scenario: Scenario, stage: Stage, buyer_line: str,
 
     pb = practice_playbook(playbook, scenario, stage)
     a = analyse_utterance(reply, "rep", pb, use_embeddings=None if meaning.available else False)
-    risky = list(a.risky)
+    risky = confirmed_risky(list(a.risky), reply, scenario)
     cov = cover(reply, stage, buyer_line, meaning)
     tone = _tone(a)
     content, missing = _content(reply, scenario, stage, cov, prior_covered, risky)
@@ -347,6 +364,38 @@ def score_reply(reply: str, scenario: Scenario, stage: Stage, buyer_line: str,
     )
 
 
+_DISCOUNT_HIT = re.compile(r"^(\d+(?:\.\d+)?)% discount \(policy max")
+
+
+def confirmed_risky(hits: list[str], reply: str, scenario: Scenario) -> list[str]:
+    """The engine's risky-language hits, with over-policy 'discounts' kept only when the
+    percentage really is offered off the price here ("cut fuel costs by 12%" is a claim about
+    the customer's savings, not a discount)."""
+    offered = {float(m.group(1)) for m in _PERCENT.finditer(reply)
+               if _DISCOUNT_AFTER.match(reply[m.end(): m.end() + 20])
+               or _DISCOUNT_BEFORE.search(reply[max(0, m.start() - 25): m.start()])}
+    out = []
+    for hit in hits:
+        m = _DISCOUNT_HIT.match(hit)
+        if m and float(m.group(1)) not in offered:
+            continue
+        out.append(hit)
+    return out
+
+
+# Openings that acknowledge the buyer, beyond the playbook's own list (practice asks for an
+# explicit acknowledgement on every objection, so it recognises the common short forms).
+PRACTICE_ACK_PATTERNS = [
+    r"^(that'?s |it'?s )?(a )?(totally |completely |very |really )?(fair|understandable)\b",
+    r"^(that'?s |it'?s )?(a )?(very |really )?(good|great|valid|reasonable|real|big|important) "
+    r"(point|question|concern|challenge|ask|problem|issue)\b",
+    r"^(you'?re|you are) (absolutely |completely )?right",
+    r"^(i )?(completely |totally |fully )?(understand|hear you|get it|appreciate)",
+    r"^(that |this )?makes (total |complete )?sense",
+    r"^understood\b", r"^of course\b", r"^(i'?m )?sorry\b", r"^thanks?( you)?\b",
+]
+
+
 _PLAYBOOKS: dict[tuple[int, str, str], tuple[Any, Any]] = {}
 
 
@@ -361,8 +410,9 @@ def practice_playbook(playbook: Any, scenario: Scenario, stage: Stage) -> Any:
         return hit[1]
     risky = playbook.risky.model_copy(
         update={"max_discount_pct": float(scenario.product.max_discount_pct)})
-    ack = playbook.acknowledgements.model_copy(
-        update={"examples": [*playbook.acknowledgements.examples, stage.acknowledge]})
+    ack = playbook.acknowledgements.model_copy(update={
+        "examples": [*playbook.acknowledgements.examples, stage.acknowledge],
+        "keywords": [*playbook.acknowledgements.keywords, *PRACTICE_ACK_PATTERNS]})
     tuned = playbook.model_copy(update={"risky": risky, "acknowledgements": ack})
     if len(_PLAYBOOKS) >= 256:
         _PLAYBOOKS.pop(next(iter(_PLAYBOOKS)))
