@@ -1,0 +1,73 @@
+"""The labelled moments set is well-formed, big enough, and kept apart from the playbook."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from plugin.coach import Playbook, analyse_utterance
+from plugin.coach.playbook import OBJECTION_TYPES
+from plugin.nlp.embeddings import Embedder
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "moments.jsonl"
+KINDS = {"competitor", "buying_signal", "next_step", "risky", "negative"}
+
+
+def _rows() -> list[dict]:
+    return [json.loads(x) for x in DATA.read_text().splitlines() if x.strip()]
+
+
+def _norm(t: str) -> str:
+    return re.sub(r"[^a-z0-9 ]", "", t.lower()).strip()
+
+
+def _playbook_examples(pb: Playbook) -> list[str]:
+    out = [e for o in pb.objections.values() for e in o.examples]
+    out += pb.not_objections + pb.buying_signals.examples + pb.next_steps.examples
+    out += pb.acknowledgements.examples + [e for c in pb.checklist for e in c.examples]
+    return out
+
+
+def test_labelled_set_is_large_balanced_and_valid() -> None:
+    rows = _rows()
+    assert len(rows) >= 300
+    assert len({r["id"] for r in rows}) == len(rows)
+    for r in rows:
+        assert r["speaker"] in ("rep", "customer")
+        assert r["objection"] in (None, *OBJECTION_TYPES)
+        assert set(r["moments"]) <= KINDS
+        assert not (r["speaker"] == "rep" and r["objection"])  # reps don't raise objections
+    for t in OBJECTION_TYPES:
+        assert sum(r["objection"] == t for r in rows) >= 25
+    assert sum(r["speaker"] == "rep" for r in rows) >= 60
+
+
+def test_no_test_utterance_is_copied_into_the_playbook(pb: Playbook,
+                                                       embedder: Embedder) -> None:
+    rows = _rows()
+    examples = _playbook_examples(pb)
+    assert not {_norm(r["text"]) for r in rows} & {_norm(e) for e in examples}
+    # and none is a near-copy either (cosine 0.95+ means a reworded duplicate)
+    sims = embedder.encode([r["text"] for r in rows]) @ embedder.encode(examples).T
+    worst = float(sims.max())
+    assert worst < 0.95, worst
+
+
+@pytest.mark.slow
+def test_objection_detection_quality_on_the_labelled_set(pb: Playbook,
+                                                         embedder: Embedder) -> None:
+    rows = _rows()
+    f1 = []
+    preds = [analyse_utterance(r["text"], r["speaker"], pb).objection for r in rows]
+    for t in OBJECTION_TYPES:
+        tp = sum(1 for r, p in zip(rows, preds, strict=True) if r["objection"] == t and p == t)
+        fp = sum(1 for r, p in zip(rows, preds, strict=True) if r["objection"] != t and p == t)
+        fn = sum(1 for r, p in zip(rows, preds, strict=True) if r["objection"] == t and p != t)
+        f1.append(2 * tp / (2 * tp + fp + fn))
+    # regression floor well under the measured figure (bench/quality.py reports it)
+    assert float(np.mean(f1)) >= 0.78
+    assert all(p is None for r, p in zip(rows, preds, strict=True) if r["speaker"] == "rep")
