@@ -20,7 +20,7 @@ import time
 from collections import deque
 from typing import Any
 
-from _setup import Bench, wait_until
+from faults import Bench, wait_until  # the shared benchmark environment
 
 REP = ["Thanks for joining today. How does your team run discovery calls right now?",
        "What happens after a deal stalls? Who gets involved at that point?",

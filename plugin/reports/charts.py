@@ -21,8 +21,21 @@ REP, CUSTOMER, ACCENT, MUTED = "#2f6fed", "#12b76a", "#f79009", "#98a2b3"
 _LOCK = threading.Lock()  # pyplot's state is global; matplotlib is not thread-safe
 
 
+_SCALE = threading.local()  # time axis of the chart being drawn: (divisor in ms, label)
+
+
 def _minutes(ms: Any) -> float:
-    return float(ms or 0) / 60000.0
+    """A time in the current chart's axis unit (seconds for short calls, else minutes)."""
+    return float(ms or 0) / getattr(_SCALE, "unit", (60000.0, "minute"))[0]
+
+
+def _unit_label() -> str:
+    return str(getattr(_SCALE, "unit", (60000.0, "minute"))[1])
+
+
+def _axis_unit(report: Mapping[str, Any]) -> tuple[float, str]:
+    duration = float((report.get("call") or {}).get("duration_ms") or 0)
+    return (1000.0, "second") if duration and duration < 180_000 else (60000.0, "minute")
 
 
 def _figure(height: float = 2.2) -> tuple[Figure, Any]:
@@ -67,7 +80,7 @@ def talk_ratio(report: Mapping[str, Any], fmt: str = "svg") -> bytes:
         ax.legend(fontsize=7, loc="upper right", frameon=False)
     else:
         _empty(ax, "no talk-ratio data")
-    ax.set_xlabel("minute", fontsize=8)
+    ax.set_xlabel(_unit_label(), fontsize=8)
     ax.set_ylabel("rep talk %", fontsize=8)
     return _export(fig, fmt)
 
@@ -87,7 +100,7 @@ def sentiment(report: Mapping[str, Any], fmt: str = "svg") -> bytes:
         ax.legend(fontsize=7, loc="lower right", frameon=False)
     else:
         _empty(ax, "no sentiment data")
-    ax.set_xlabel("minute", fontsize=8)
+    ax.set_xlabel(_unit_label(), fontsize=8)
     ax.set_ylabel("sentiment", fontsize=8)
     return _export(fig, fmt)
 
@@ -119,7 +132,8 @@ def speakers(report: Mapping[str, Any], fmt: str = "svg") -> bytes:
         ax.plot([_minutes(o.get("at_ms"))], [-0.55], marker="^", color=ACCENT, markersize=6)
     ax.set_yticks([0, 1], ["customer", "rep"])
     ax.set_ylim(-0.8, 1.8)
-    ax.set_xlabel("minute  (▼ question: blue open, grey closed · ▲ objection)", fontsize=8)
+    ax.set_xlabel(f"{_unit_label()}  (▼ question: blue open, grey closed · ▲ objection)",
+                  fontsize=8)
     return _export(fig, fmt)
 
 
@@ -133,7 +147,7 @@ def pace(report: Mapping[str, Any], fmt: str = "svg") -> bytes:
         ax.legend(fontsize=7, loc="upper right", frameon=False)
     else:
         _empty(ax, "no pace data")
-    ax.set_xlabel("minute", fontsize=8)
+    ax.set_xlabel(_unit_label(), fontsize=8)
     ax.set_ylabel("rep words/min", fontsize=8)
     return _export(fig, fmt)
 
@@ -164,6 +178,7 @@ CHARTS: dict[str, tuple[str, Callable[[Mapping[str, Any], str], bytes]]] = {
 
 def render(name: str, report: Mapping[str, Any], fmt: str = "svg") -> bytes:
     with _LOCK:
+        _SCALE.unit = _axis_unit(report)
         return CHARTS[name][1](report, fmt)
 
 
