@@ -140,7 +140,7 @@ class WhisperEngine:
 
     # Batch --------------------------------------------------------------------------------
     def transcribe_words(
-        self, audio: np.ndarray, *, beam_size: int = 1,
+        self, audio: np.ndarray, *, beam_size: int = 5, prompt: str = "",
         progress: Callable[[float], None] | None = None,
     ) -> list[Word]:
         """Words of one channel (VAD-filtered, with timestamps in ms from the channel start)."""
@@ -151,7 +151,7 @@ class WhisperEngine:
                 audio, language=self._language_arg(), beam_size=beam_size,
                 word_timestamps=True, vad_filter=True,
                 vad_parameters={"min_silence_duration_ms": 500},
-                condition_on_previous_text=False,
+                condition_on_previous_text=False, initial_prompt=prompt or None,
             )
         words: list[Word] = []
         iterator = iter(segments)
@@ -161,10 +161,7 @@ class WhisperEngine:
             if segment is None:
                 break
             for w in segment.words or ():
-                text = w.word.strip()
-                if text:
-                    words.append(Word(text, int(round(w.start * 1000)), int(round(w.end * 1000)),
-                                      round(float(w.probability), 3)))
+                _append_word(words, w.word, float(w.start), float(w.end), float(w.probability))
             if progress is not None:
                 progress(min(1.0, segment.end / duration))
         return words
@@ -172,7 +169,7 @@ class WhisperEngine:
     # Streaming ----------------------------------------------------------------------------
     def decode(
         self, audio: np.ndarray, *, words: bool = True, context_s: float | None = None,
-        blocking: bool = True,
+        blocking: bool = True, prompt: str = "",
     ) -> SegmentDecode | None:
         """Decode one utterance (≤ 30 s) greedily. ``None`` if ``blocking`` is False and busy.
 
@@ -200,12 +197,13 @@ class WhisperEngine:
                 ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None])),
                 to_cpu=False,
             )
-            prompt = model.get_prompt(tokenizer, [], without_timestamps=True)
+            previous = tokenizer.encode(" " + prompt.strip()) if prompt.strip() else []
+            prompt_tokens = model.get_prompt(tokenizer, previous, without_timestamps=True)
             # ~3 tokens a second is normal speech; a cap of 8/s + 10 stops repetition loops.
             max_tokens = int(len(audio) / SAMPLE_RATE * 8) + 10
             result = model.model.generate(
-                encoder_output, [prompt], beam_size=1,
-                max_length=min(model.max_length, len(prompt) + max_tokens),
+                encoder_output, [prompt_tokens], beam_size=1,
+                max_length=min(model.max_length, len(prompt_tokens) + max_tokens),
                 suppress_blank=True, suppress_tokens=[-1], return_scores=True,
                 return_no_speech_prob=True,
             )[0]
@@ -250,13 +248,26 @@ def _pad_or_trim(features: np.ndarray, n_frames: int) -> np.ndarray:
 
 
 def _words_from_alignment(aligned: list[dict[str, Any]], n_samples: int) -> tuple[Word, ...]:
-    end_limit = int(n_samples * 1000 / SAMPLE_RATE)
+    limit_s = n_samples / SAMPLE_RATE
     out: list[Word] = []
     for item in aligned:
-        text = str(item["word"]).strip()
-        if not text:
-            continue
-        start = min(int(round(float(item["start"]) * 1000)), end_limit)
-        end = min(max(int(round(float(item["end"]) * 1000)), start), end_limit)
-        out.append(Word(text, start, end, round(float(item["probability"]), 3)))
+        start = min(float(item["start"]), limit_s)
+        end = min(max(float(item["end"]), start), limit_s)
+        _append_word(out, str(item["word"]), start, end, float(item["probability"]))
     return tuple(out)
+
+
+def _append_word(words: list[Word], raw: str, start_s: float, end_s: float,
+                 probability: float) -> None:
+    """Add a Whisper word; one without a leading space continues the previous word
+    ("40" + ",000", "follow" + "-up"), so numbers and hyphenations stay whole."""
+    text = raw.strip()
+    if not text:
+        return
+    start, end = int(round(start_s * 1000)), int(round(end_s * 1000))
+    if words and not raw.startswith(" ") and not raw[0].isalnum():
+        prev = words[-1]
+        words[-1] = Word(prev.text + text, prev.start_ms, max(prev.end_ms, end),
+                         round(min(prev.confidence, probability), 3))
+        return
+    words.append(Word(text, start, end, round(probability, 3)))

@@ -22,7 +22,7 @@ class LocalWhisperStt(SpeechToText):
                                    diarization=False)
 
     def __init__(self, engine: WhisperEngine | None = None, *, tuning: StreamTuning | None = None,
-                 mono_gap_ms: int = MONO_GAP_MS, beam_size: int = 1) -> None:
+                 mono_gap_ms: int = MONO_GAP_MS, beam_size: int = 5) -> None:
         self.engine = engine or WhisperEngine.shared()
         self.tuning = tuning or StreamTuning()
         self.mono_gap_ms = mono_gap_ms

@@ -14,7 +14,18 @@ _ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
          "eighteen", "nineteen"]
 _TENS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
 _VARIANTS = {"ok": "okay", "alright": "all right", "mr": "mister",
-             "mrs": "missus", "dr": "doctor", "vs": "versus", "&": "and"}
+             "mrs": "missus", "dr": "doctor", "vs": "versus", "&": "and",
+             # contractions, expanded (as Whisper's own English normaliser does)
+             "i'm": "i am", "i'll": "i will", "i've": "i have", "i'd": "i would",
+             "it's": "it is", "that's": "that is", "what's": "what is", "there's": "there is",
+             "here's": "here is", "let's": "let us", "we're": "we are", "we'll": "we will",
+             "we've": "we have", "you're": "you are", "you'll": "you will",
+             "you've": "you have", "they're": "they are", "they'll": "they will",
+             "they've": "they have", "don't": "do not", "doesn't": "does not",
+             "didn't": "did not", "can't": "cannot", "can not": "cannot", "won't": "will not",
+             "isn't": "is not", "aren't": "are not", "wasn't": "was not", "wouldn't": "would not",
+             "couldn't": "could not", "shouldn't": "should not", "he's": "he is",
+             "she's": "she is"}
 
 
 def number_words(n: int) -> str:
