@@ -61,6 +61,11 @@ def test_rep_completes_a_practice_session_and_sees_the_scorecard(base_url: str) 
             expect(card.locator(".improved")).to_contain_text("month-end close")
             expect(page.locator(".msg.buyer").last).to_contain_text("payback")
             expect(page.locator("#patience")).to_have_text("Patience: 2")
+            # a reload loses nothing: the unfinished session can be resumed
+            page.reload()
+            page.click("#resume-btn")
+            expect(page.locator(".scorecard-reply[data-seq='1'] .quality")).to_have_text("weak")
+            expect(page.locator(".msg.rep")).to_have_count(1)
             # an empty reply is refused on the page, nothing is sent
             page.fill("#reply-text", "   ")
             page.click("#send-btn")

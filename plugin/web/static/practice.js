@@ -27,6 +27,20 @@
     } catch (err) { showError(err); }
   }
 
+  async function offerResume() {
+    try {
+      const hist = await api("/api/v1/practice/sessions?limit=1");
+      const last = hist.items[0];
+      if (!last || last.status !== "active") return;
+      $("pick").prepend(el("div", { class: "card resume", id: "resume" },
+        el("span", {}, `You have an unfinished session: ${last.title}. `),
+        el("button", { type: "button", id: "resume-btn", onclick: async () => {
+          try { openSession(await api(`/api/v1/practice/sessions/${last.id}`)); $("resume").remove(); }
+          catch (err) { showError(err); }
+        } }, "Resume")));
+    } catch (err) { showError(err); }
+  }
+
   async function start(scenarioId) {
     showError(null);
     try {
@@ -120,6 +134,11 @@
       updateStatus(result.session);
     } catch (err) {
       showError(err);  // the typed reply stays in the box: nothing is lost
+      if (err.code === "session_finished") {
+        state.session = await api(`/api/v1/practice/sessions/${state.session.id}`);
+        updateStatus(state.session);
+        renderScorecard(state.session.scorecard);
+      }
     } finally {
       state.busy = false;
       if (state.session && state.session.status === "active") $("send-btn").disabled = false;
@@ -284,5 +303,6 @@
   if ($("mic-btn") && root.dataset.voice === "true") $("mic-btn").addEventListener("click", toggleMic);
 
   loadScenarios();
+  offerResume();
   loadProgress();
 })();
