@@ -23,7 +23,8 @@ from plugin.nlp.embeddings import Embedder
 
 RULE_BONUS = 0.30
 TOP_K = 3
-MAX_UNITS = 4
+MAX_UNITS = 3  # customer turns: first two sentences and the last
+REP_UNITS = 2  # rep turns: the opener (acknowledgement) and the close (next step)
 UNIT_WORDS = 40
 
 
@@ -109,11 +110,11 @@ def prototypes_for(pb: Playbook, embedder: Embedder) -> Prototypes:
         return protos
 
 
-def units(text: str) -> list[str]:
-    """The sentence units to embed: up to MAX_UNITS, each clipped to UNIT_WORDS words."""
+def units(text: str, limit: int = MAX_UNITS) -> list[str]:
+    """The sentence units to embed: up to ``limit``, each clipped to UNIT_WORDS words."""
     sents = sentences(text) or [text]
-    if len(sents) > MAX_UNITS:  # keep the first and the last ones: openers and asks
-        sents = sents[: MAX_UNITS - 1] + sents[-1:]
+    if len(sents) > limit:  # keep the first and the last ones: openers and asks
+        sents = sents[: limit - 1] + sents[-1:]
     return [clip_words(s, UNIT_WORDS) for s in sents]
 
 
@@ -141,7 +142,7 @@ class Detector:
         sims: np.ndarray | None = None
         us: list[str] = []
         if self.protos is not None and self.embedder is not None and t:
-            us = units(mask_competitors(t, pb))
+            us = units(mask_competitors(t, pb), MAX_UNITS if speaker == "customer" else REP_UNITS)
             vecs = self.embedder.encode(us)
             sims = vecs @ self.protos.matrix.T
             mean = vecs.mean(axis=0)
