@@ -38,7 +38,9 @@ def broker_folders(settings: Settings) -> dict[str, Path]:
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery settings derived from ours: reliability first (late acks, no prefetch hoarding)."""
     conf: dict[str, Any] = {
-        "broker_url": settings.broker_url,
+        # kombu warns about a URL without a host; the filesystem transport ignores it.
+        "broker_url": "filesystem://localhost//" if settings.broker_url == "filesystem://"
+        else settings.broker_url,
         "result_backend": settings.result_backend or None,
         "task_ignore_result": not settings.result_backend,
         "task_acks_late": True,

@@ -21,6 +21,7 @@ from plugin.models import Call, OutboxItem
 from plugin.pipeline import outbox, stages
 from plugin.pipeline import sweep as sweeper
 from plugin.pipeline.dispatch import ANALYSE, DELIVER, enqueue
+from plugin.pipeline.locks import release_node, task_lock
 from plugin.providers.errors import ProviderInputError, ProviderUnavailable
 from plugin.settings import Settings
 
@@ -44,6 +45,11 @@ def worker_id(task: Task) -> str:
     return f"{task.request.hostname or 'local'}:{os.getpid()}"
 
 
+def lock_owner(task: Task) -> str:
+    """``<node>:<pid>:<task id>``: unique per run, freed when the node restarts."""
+    return f"{worker_id(task)}:{task.request.id or 'local'}"
+
+
 def _recording_failed(self: Task, exc: BaseException, task_id: str, args: Any, kwargs: Any,
                       einfo: Any) -> None:
     """Retries exhausted or an unexpected error: the recording shows failed with the reason."""
@@ -64,15 +70,19 @@ def _call_failed(self: Task, exc: BaseException, task_id: str, args: Any, kwargs
              soft_time_limit=1800, time_limit=1900, on_failure=_recording_failed, **RETRY)
 def transcribe_recording(self: Task, recording_id: str) -> str | None:
     """Transcribe an uploaded recording into turns, then queue its analysis."""
-    try:
-        call_id = stages.transcribe(recording_id, settings())
-    except (stages.StageFailed, ProviderInputError) as exc:
-        reason = str(getattr(exc, "reason", None) or getattr(exc, "message", None) or exc)
-        stages.fail_recording(recording_id, reason)
-        return None
-    except SoftTimeLimitExceeded:
-        stages.fail_recording(recording_id, "transcription took longer than 30 minutes")
-        return None
+    with task_lock(f"transcribe:{recording_id}", lock_owner(self), ttl_s=1950) as mine:
+        if not mine:
+            log.info("recording %s is being transcribed by another run", recording_id)
+            return None
+        try:
+            call_id = stages.transcribe(recording_id, settings())
+        except (stages.StageFailed, ProviderInputError) as exc:
+            reason = str(getattr(exc, "reason", None) or getattr(exc, "message", None) or exc)
+            stages.fail_recording(recording_id, reason)
+            return None
+        except SoftTimeLimitExceeded:
+            stages.fail_recording(recording_id, "transcription took longer than 30 minutes")
+            return None
     if call_id:
         enqueue(ANALYSE, call_id)
     return call_id
@@ -82,11 +92,15 @@ def transcribe_recording(self: Task, recording_id: str) -> str | None:
              soft_time_limit=300, time_limit=360, on_failure=_call_failed, **RETRY)
 def analyse_call(self: Task, call_id: str) -> int | None:
     """Analyse a call's turns, store its report, persist the outbox row, queue the write-back."""
-    try:
-        version = stages.analyse(call_id, settings())
-    except stages.StageFailed as exc:
-        _call_failed(self, Exception(exc.reason), "", [call_id], {}, None)
-        return None
+    with task_lock(f"analyse:{call_id}", lock_owner(self), ttl_s=400) as mine:
+        if not mine:
+            log.info("call %s is being analysed by another run", call_id)
+            return None
+        try:
+            version = stages.analyse(call_id, settings())
+        except stages.StageFailed as exc:
+            _call_failed(self, Exception(exc.reason), "", [call_id], {}, None)
+            return None
     if version is None:
         return None
     item_id = stages.queue_writeback(call_id, version, settings())
@@ -125,8 +139,9 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
     try:
         if node:
             freed = outbox.release_claims_of_node(node, f"{node}:{os.getpid()}")
+            freed += release_node(node, os.getpid())
             if freed:
-                log.warning("freed %d outbox claims held by a previous process of %s", freed, node)
+                log.warning("freed %d claims/locks held by a previous process of %s", freed, node)
         log.info("startup sweep: %s", sweeper.sweep())
     except Exception:  # noqa: BLE001 - never stop a worker from starting
         log.exception("startup recovery failed; the periodic sweep will retry")

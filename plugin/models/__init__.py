@@ -2,7 +2,7 @@
 
 from plugin.models._base import Base, TenantScoped, as_dict, new_id, utcnow
 from plugin.models.calls import Call, Nudge, Turn
-from plugin.models.pipeline import OutboxAttempt, OutboxItem, Recording, Report
+from plugin.models.pipeline import OutboxAttempt, OutboxItem, Recording, Report, TaskLock
 from plugin.models.practice import PracticeReply, PracticeSession
 from plugin.models.tenancy import CrmConnection, Playbook, Tenant, User
 
@@ -12,4 +12,5 @@ __all__ = [
     "Call", "Turn", "Nudge",
     "PracticeSession", "PracticeReply",
     "Recording", "Report", "OutboxItem", "OutboxAttempt",
+    "TaskLock",
 ]

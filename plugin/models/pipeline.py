@@ -68,3 +68,14 @@ class OutboxAttempt(TenantScoped, Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
+
+
+class TaskLock(Base):
+    """A short-lived lock on a unit of pipeline work (Superset's ``task_lock``), e.g.
+    ``transcribe:<recording id>``. Infrastructure, not tenant data: it holds no content and
+    lives only while the work runs (or until ``expires_at`` if its worker died)."""
+
+    __tablename__ = "task_locks"
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
@@ -112,7 +113,7 @@ def transcribe(recording_id: str, settings: Settings,
 
     try:
         turns = get_stt(settings).transcribe_file(path, progress=on_progress)
-    except ProviderError:
+    except (ProviderError, SoftTimeLimitExceeded):
         raise
     except Exception as exc:  # decoder errors from corrupt or truncated audio
         raise StageFailed(f"could not decode the audio: {exc}") from exc

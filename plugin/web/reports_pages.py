@@ -10,6 +10,9 @@ JSON: ``/api/v1/calls``, ``/api/v1/calls/<id>``, ``/api/v1/calls/<id>/report``,
 
 from __future__ import annotations
 
+import re
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
@@ -34,6 +37,43 @@ from plugin.web.errors import ApiError
 from plugin.web.panel import render_panel
 
 bp = Blueprint("reports_pages", __name__)
+
+# A report version never changes, so its charts are drawn once per process.
+_SVG_CACHE: OrderedDict[tuple[int, str], str] = OrderedDict()
+_SVG_CACHE_SIZE = 256
+_SVG_LOCK = threading.Lock()
+
+
+def chart_svgs(report: Report) -> dict[str, tuple[str, str]]:
+    """name -> (title, inline SVG) of the report's charts, cached by report row."""
+    out = {}
+    for name, (title, _fn) in charts.CHARTS.items():
+        key = (report.id, name)
+        with _SVG_LOCK:
+            svg = _SVG_CACHE.get(key)
+        if svg is None:
+            svg = charts.inline_svg(charts.render(name, report.data))
+            with _SVG_LOCK:
+                _SVG_CACHE[key] = svg
+                while len(_SVG_CACHE) > _SVG_CACHE_SIZE:
+                    _SVG_CACHE.popitem(last=False)
+        out[name] = (title, svg)
+    return out
+
+
+def cached_pdf(report: Report, url: str) -> bytes:
+    """The report's PDF, rendered once per version into ``<instance>/reports/``."""
+    folder = _settings().instance_path / "reports" / re.sub(r"[^A-Za-z0-9_.-]", "_",
+                                                            report.tenant_id)
+    path = folder / f"{report.call_id}-v{report.version}.pdf"
+    if path.is_file():
+        return path.read_bytes()
+    pdf = report_pdf(report.data, url)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{threading.get_ident()}.tmp")
+    tmp.write_bytes(pdf)
+    tmp.replace(path)
+    return pdf
 
 
 def _settings() -> Settings:
@@ -148,7 +188,7 @@ def api_report_pdf(call_id: str) -> Any:
     s = request_session()
     call = get_owned(s, Call, call_id, tenant_id, "call")
     report = _report_or_409(s, call)
-    pdf = report_pdf(report.data, report_url(_settings(), tenant_id, call_id))
+    pdf = cached_pdf(report, report_url(_settings(), tenant_id, call_id))
     name = f"sales-coach-report-{call_id[:8]}-v{report.version}.pdf"
     return Response(pdf, mimetype="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="{name}"'})
@@ -181,8 +221,7 @@ def _viewer_tenant(call_id: str) -> str:
 
 def report_context(s: Session, call: Call, report: Report | None) -> dict[str, Any]:
     data = report.data if report else {}
-    svgs = {name: (title, charts.inline_svg(charts.render(name, data)))
-            for name, (title, _fn) in charts.CHARTS.items()} if data else {}
+    svgs = chart_svgs(report) if report is not None and data else {}
     turns = list(s.scalars(select(Turn).where(Turn.call_id == call.id).order_by(Turn.seq)))
     rec = s.scalar(select(Recording).where(Recording.call_id == call.id))
     item = s.scalar(select(OutboxItem).where(OutboxItem.call_id == call.id)
