@@ -68,7 +68,14 @@ def _pick(lines: tuple[str, ...] | list[str], *key: Any) -> str:
 
 
 def _join(*parts: str) -> str:
-    return " ".join(p.strip() for p in parts if p and p.strip())
+    """Sentences joined with spaces; after a lead-in ending in a comma ("With respect,") the
+    next part continues the sentence, so its first letter is lower-cased (not "I")."""
+    out: list[str] = []
+    for p in (p.strip() for p in parts if p and p.strip()):
+        if out and out[-1].endswith(",") and not p.startswith(("I ", "I'")):
+            p = p[0].lower() + p[1:]
+        out.append(p)
+    return " ".join(out)
 
 
 def initial_state(scenario: Scenario) -> dict[str, Any]:

@@ -3,6 +3,7 @@ terminal, interactively or from a script of replies."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -86,6 +87,12 @@ class Printer:
                                     f"[{colour}]{r['quality']}[/{colour}]", border_style="dim"))
         self.c.print(f"[dim]Stronger:[/dim] [italic]{r['improved']}[/italic]")
 
+    def working(self, message: str) -> Any:
+        """A spinner while the reply is scored (the first one loads the language models)."""
+        if self.quiet or not self.c.is_terminal:
+            return contextlib.nullcontext()
+        return self.c.status(message)
+
     def warn(self, message: str) -> None:
         Console(stderr=True).print(f"[red]✗ {message}[/red]")
 
@@ -129,6 +136,8 @@ def practice_cmd(list_only: bool, scenario_id: str | None, script: Path | None, 
     The session ends when a next step is agreed, the buyer runs out of patience, or you
     type /finish (or press Ctrl-D); then the scorecard and your progress are shown.
     Sessions are saved, so `salescoach practice` history shows in the panel too.
+    A reply may have up to SALESCOACH_MAX_REPLY_CHARS characters (default 4000);
+    empty or over-long replies are refused with a message and the session goes on.
 
     \b
     Examples:
@@ -197,7 +206,7 @@ def run_session(settings: Any, tenant: str, crm_user: str, scenario_id: str,
         if text is None or text.strip() == "/finish":
             break
         try:
-            with db.session_scope() as s:
+            with printer.working("Scoring your reply…"), db.session_scope() as s:
                 out = service(s).reply(session["id"], text)
         except ApiError as exc:
             printer.warn(f"{exc.message} (reply not sent)")

@@ -56,7 +56,7 @@ def build_scorecard(scenario: Scenario, state: dict[str, Any],
     n = len(replies)
     for step in _STEP_ADVICE:
         done = steps[step] - missed_steps[step]
-        if n and done == n:
+        if n >= 2 and done == n:
             strengths.append(f"{step.capitalize()}: every reply ({n}/{n}).")
     for d in DIMENSIONS:
         value = dims[d]
