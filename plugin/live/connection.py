@@ -112,7 +112,8 @@ class Connection:
         log.info("live %s input rejected: %s %s", self.source.name, exc.code, exc.message)
         if self.source.name != "twilio":  # Twilio would ignore our JSON; the close says it
             self._try_send(exc.to_event())
-        if exc.fatal:
+        # Twilio cannot read error events: anything wrong on its stream closes it.
+        if exc.fatal or self.source.name == "twilio":
             self.close(exc.close_code, f"{exc.code}: {exc.message}"[:120])
 
     def _try_send(self, event: dict[str, Any]) -> None:

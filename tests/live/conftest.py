@@ -110,6 +110,16 @@ class PanelClient:
                     raise AssertionError(f"socket closed {self.closed}; got {self.types()}")
                 self._cv.wait(timeout=min(left, 0.5))
 
+    def next_event(self, index: int, timeout: float = 30.0) -> dict[str, Any]:
+        """The event at ``index`` (waiting for it to arrive)."""
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            while len(self.events) <= index:
+                left = deadline - time.monotonic()
+                assert left > 0 and self.closed is None, f"no event #{index}: {self.types()}"
+                self._cv.wait(timeout=min(left, 0.5))
+            return self.events[index]
+
     def wait_closed(self, timeout: float = 30.0) -> tuple[int | None, str]:
         deadline = time.monotonic() + timeout
         with self._cv:
