@@ -111,3 +111,32 @@ def test_upload_for_an_unknown_crm_record_is_refused(worker_app: Any, crm: Any) 
                        data={"file": (io.BytesIO(b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 200),
                                       "c.wav"), "record_id": "003000000000404AAA"})
     assert resp.status_code == 422 and resp.json["error"]["code"] == "unknown_record"
+
+
+def test_upload_whose_message_was_lost_is_picked_up_by_the_sweep(
+        worker_app: Any, celery_worker: Any, call_wav: Path, wait_for: Any) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from plugin.db import db
+    from plugin.models import Recording
+    from plugin.pipeline.recordings import store_upload
+    from plugin.pipeline.sweep import sweep
+
+    # given an upload stored while the broker was unreachable (nothing was queued)
+    settings = worker_app.config["SETTINGS"]
+    ident, headers = _identity(worker_app, "sf:00DNOCRM", "005A")
+    with call_wav.open("rb") as fh:
+        stored = store_upload(settings, tenant_id=ident.tenant_id, user_id=ident.user_id,
+                              filename="lost.wav", stream=fh)
+    with db.session_scope() as s:
+        rec = s.get(Recording, stored.recording_id)
+        assert rec is not None
+        rec.created_at = datetime.now(UTC) - timedelta(minutes=6)
+    # when the periodic sweep runs
+    with worker_app.app_context():
+        assert sweep()["recordings"] >= 1
+    # then the recording is processed after all
+    client = worker_app.test_client()
+    final = wait_for(lambda: (st := _status(client, headers, stored.recording_id))["status"]
+                     in ("done", "failed") and st, timeout=240, what="the swept recording")
+    assert final["status"] == "done" and final["report_version"] == 1
