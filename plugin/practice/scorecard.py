@@ -49,8 +49,16 @@ def build_scorecard(scenario: Scenario, state: dict[str, Any],
             steps[step] += 1
             if not done:
                 missed_steps[step] += 1
-        for kp in r["scores"].get("missing", []):
-            missed_points[kp] += 1
+
+    # key points never covered at an objection the buyer raised (earlier misses that were
+    # made up later don't count)
+    stage_points = {o.id: [kp.id for kp in o.key_points] for o in scenario.objections}
+    stage_points[CLOSING] = [kp.id for kp in scenario.closing.key_points]
+    for o in objections:
+        if o["status"] != "not_reached" and o["status"] != "handled":
+            for kp in stage_points.get(o["id"], []):
+                if kp not in o.get("covered", []):
+                    missed_points[kp] += 1
 
     strengths: list[str] = []
     n = len(replies)

@@ -194,7 +194,7 @@
       const p = await api("/api/v1/practice/progress");
       const box = $("progress");
       if (!p.count) { box.replaceChildren(el("p", { class: "muted" }, "No finished sessions yet.")); return; }
-      const summary = el("p", {}, `${p.count} sessions · average ${p.average ?? "–"} · best ${p.best ?? "–"}` +
+      const summary = el("p", {}, `${p.count} session${p.count === 1 ? "" : "s"} · average ${p.average ?? "–"} · best ${p.best ?? "–"}` +
         (p.trend === null ? "" : ` · trend ${p.trend >= 0 ? "+" : ""}${p.trend}`) +
         (p.focus ? ` · focus on ${p.focus}` : ""));
       const table = el("table", {}, el("thead", {}, el("tr", {}, ["Scenario", "Sessions", "Last", "Best", "Average"].map((h) => el("th", {}, h)))),
@@ -240,7 +240,7 @@
     const btn = $("mic-btn");
     if (rec.ctx) {
       btn.classList.remove("recording");
-      btn.textContent = "🎤 Speak";
+      btn.textContent = "Answer by voice";
       const blob = encodeWav(rec.chunks, rec.rate);
       rec.node.disconnect(); rec.stream.getTracks().forEach((t) => t.stop()); await rec.ctx.close();
       rec.ctx = null;
@@ -258,7 +258,7 @@
     rec.node.onaudioprocess = (e) => rec.chunks.push(new Float32Array(e.inputBuffer.getChannelData(0)));
     src.connect(rec.node); rec.node.connect(rec.ctx.destination);
     btn.classList.add("recording");
-    btn.textContent = "■ Stop & send";
+    btn.textContent = "Stop & send";
   }
 
   function encodeWav(chunks, rate) {
