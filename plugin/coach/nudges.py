@@ -34,24 +34,30 @@ class NudgeGate:
         self.min_rank = _RANK.get(min_severity, 0)
         self._sent: deque[int] = deque()
         self._last_by_key: dict[str, int] = {}
-        self.suppressed = 0
+        self.suppressed = 0  # distinct (key, minute) pairs held back
+        self._held: set[tuple[str, int]] = set()
+
+    def _hold(self, nudge: Nudge) -> bool:
+        mark = (nudge.key, nudge.at_ms // 60_000)
+        if mark not in self._held:  # timers re-offer every tick: count each once a minute
+            self._held.add(mark)
+            self.suppressed += 1
+        return False
 
     def offer(self, nudge: Nudge) -> bool:
+        """True if ``nudge`` may be shown now (and record it as shown)."""
         if _RANK[nudge.severity] < self.min_rank:
-            self.suppressed += 1
-            return False
+            return self._hold(nudge)
         last = self._last_by_key.get(nudge.key)
         if last is not None and nudge.at_ms - last < self.repeat_ms:
-            self.suppressed += 1
-            return False
+            return self._hold(nudge)
         while self._sent and nudge.at_ms - self._sent[0] >= 60_000:
             self._sent.popleft()
         cap = self.max_per_minute
         if nudge.severity == "info" and cap > 1:
             cap -= 1
         if nudge.severity != "critical" and len(self._sent) >= cap:
-            self.suppressed += 1
-            return False
+            return self._hold(nudge)
         self._sent.append(nudge.at_ms)
         self._last_by_key[nudge.key] = nudge.at_ms
         return True

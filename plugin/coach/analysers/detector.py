@@ -233,6 +233,18 @@ class Detector:
         elif rules:
             best_name = max(rules, key=lambda n: float(cue[names.index(n)]))
             d.objection_scores = {n: (RULE_BONUS if n in rules else 0.0) for n in names}
+        elif not t.rstrip().endswith("?"):
+            # Rules-only fallback: two or more cue words of one type in a statement.
+            counts = cue / th.cue_bonus if th.cue_bonus else cue
+            top = int(np.argmax(counts))
+            if counts[top] >= 2 and sorted(counts)[-2] < counts[top]:
+                best_name = names[top]
+                d.objection_scores = {n: round(float(c), 4) for n, c in zip(names, cue,
+                                                                             strict=True)}
+                d.objection_confidence = 0.5
+                d.objection = best_name
+                d.objection_source = "cues"
+                return
         if best_name is None:
             return
         d.objection = best_name
