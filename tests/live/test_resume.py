@@ -89,7 +89,7 @@ def test_a_restarted_server_rebuilds_the_call_from_stored_turns(
         old.stop()
     # when a new server process (a new app, registry and engines) takes the reconnect
     new_app = create_app({"env": "test",
-                          "database_url": str(db.engine.url.render_as_string(hide_password=False)),
+                          "database_url": live_app.config["SETTINGS"].database_url,
                           "instance_path": live_app.config["SETTINGS"].instance_path,
                           "secret_key": "test-secret"})
     new = ServerThread(new_app)
