@@ -76,8 +76,8 @@ def evaluate(rows: list[dict], playbook, use_embeddings: bool) -> dict:
         "utterances": len(rows),
         "objection_macro_f1": round(sum(obj_f1) / len(obj_f1), 3),
         "moment_macro_f1": round(sum(moment_f1) / len(moment_f1), 3),
-        "objection_accuracy": round(sum(1 for r in rows if True) and 1 - sum(
-            1 for e in errors if e["label"] == "objection") / len(rows), 3),
+        "objection_accuracy": round(1 - sum(1 for e in errors if e["label"] == "objection")
+                                    / max(len(rows), 1), 3),
         "per_label": per_label,
         "ms_per_utterance": round(elapsed * 1000 / max(len(rows), 1), 2),
         "errors": errors,
