@@ -86,7 +86,8 @@ def score(session: CoachSession) -> dict[str, int]:
                 per.append(0.2)
                 continue
             pts = 0.2 + 0.4 * bool(o.acknowledged) + 0.2 * bool(o.asked_question)
-            pts += 0.2 * ((o.pause_ms or 0) >= th.pause_after_objection_ms * 0.5)
+            paused = o.pause_ms is None or o.pause_ms >= th.pause_after_objection_ms * 0.5
+            pts += 0.2 * paused  # unknown pause (untimed text) is not held against the rep
             per.append(pts)
         objection_handling = 100 * sum(per) / len(per)
     else:

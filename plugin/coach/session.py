@@ -236,7 +236,8 @@ class CoachSession:
         if rec is not None:
             rec.response, rec.response_seq = turn.text.strip(), turn.seq
             rec.acknowledged = a.acknowledges
-            rec.pause_ms = max(0, turn.start_ms - rec.end_ms)
+            timed = turn.duration_ms > 0 and rec.end_ms > rec.at_ms  # practice text has no times
+            rec.pause_ms = max(0, turn.start_ms - rec.end_ms) if timed else None
             rec.asked_question = bool(a.questions)
             s.pending_objection = None
             if not a.acknowledges:
@@ -244,7 +245,7 @@ class CoachSession:
                                       turn.start_ms, turn.text, 1.0, "rule"))
                 nudge("objection", "info",
                       "Acknowledge their concern before answering it", "missing_acknowledgement")
-            elif rec.pause_ms < th.pause_after_objection_ms:
+            elif rec.pause_ms is not None and rec.pause_ms < th.pause_after_objection_ms:
                 nudge("objection", "info",
                       "Pause a beat after an objection before you answer", "pause_after_objection")
 

@@ -180,3 +180,13 @@ def test_every_nudge_is_one_short_line_with_its_trigger(pb: Playbook, script: An
     n = r.nudges[0]
     assert n.severity == "critical" and n.rule == "risky_language" and n.turn_seq == 0
     assert "\n" not in n.text and len(n.text) <= 160
+
+
+def test_untimed_turns_do_not_produce_pause_advice(pb: Playbook) -> None:
+    # given practice-style turns without timestamps
+    s = CoachSession(pb, use_embeddings=False)
+    s.on_turn(Turn(0, "customer", "It's too expensive for us.", 0, 0))
+    r = s.on_turn(Turn(1, "rep", "I hear you. What budget did you have in mind?", 0, 0))
+    # then the pause is unknown rather than zero, and no pause nudge is given
+    assert s.s.objections[0].pause_ms is None
+    assert "pause_after_objection" not in [n.rule for n in r.nudges]
