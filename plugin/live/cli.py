@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,7 @@ def replay_cmd(wav: Path, speed: float, record_id: str, record_type: str, tenant
 
     from plugin import migrate
     from plugin.db import db
+    from plugin.live.connection import dumps
     from plugin.live.registry import LiveFactory
     from plugin.live.sources import StartFrame, WavSource
     from plugin.models import Tenant
@@ -80,7 +80,7 @@ def replay_cmd(wav: Path, speed: float, record_id: str, record_type: str, tenant
         kind = event.get("type")
         if as_json:
             if kind != "partial":
-                click.echo(json.dumps(event))
+                click.echo(dumps(event))
             return
         if kind == "final":
             who = "[green]REP     [/]" if event["speaker"] == "rep" else "[blue]CUSTOMER[/]"

@@ -39,6 +39,22 @@ DROPPABLE = {"partial", "metrics"}
 Verify = Callable[[str], Identity]
 
 
+def _jsonable(value: Any) -> Any:
+    """Fallback for values json cannot encode (numpy scalars, sets, dataclasses)."""
+    if hasattr(value, "item") and callable(value.item):
+        return value.item()
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    return str(value)
+
+
+def dumps(event: dict[str, Any]) -> str:
+    """JSON text of an event; never fails on an odd value from an engine."""
+    return json.dumps(event, default=_jsonable)
+
+
 class Connection:
     """Feeds frames of one source into a live call and streams its events back."""
 
@@ -64,7 +80,7 @@ class Connection:
         if self.closed:
             raise ConnectionError("connection closed")
         try:
-            self._out.put_nowait(json.dumps(event))
+            self._out.put_nowait(dumps(event))
         except queue.Full:
             if event.get("type") in DROPPABLE:
                 return

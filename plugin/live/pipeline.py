@@ -170,7 +170,7 @@ class LiveCall:
             try:
                 listener(event)
             except Exception:  # noqa: BLE001 - a dead listener is dropped, the call goes on
-                log.info("dropping a listener of call %s", self.call_id, exc_info=True)
+                log.warning("dropping a listener of call %s", self.call_id, exc_info=True)
                 self.detach(listener)
 
     # Audio in ----------------------------------------------------------------------------
