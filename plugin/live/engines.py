@@ -73,7 +73,7 @@ def customer_context(settings: Settings, tenant_id: str, record_id: str,
         from plugin.db import db
 
         with db.session_scope() as s:
-            adapter = adapter_for(s, tenant_id, settings)
+            adapter = adapter_for(s, tenant_id, settings, record_id=record_id)
         if adapter is not None:
             context = adapter.customer_context(record_id, record_type)
     except Exception as exc:  # noqa: BLE001 - context is a bonus, never a failure

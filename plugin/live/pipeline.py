@@ -54,7 +54,7 @@ def stt_pool() -> ThreadPoolExecutor:
         return _stt_pool
 
 
-def _side_pool() -> ThreadPoolExecutor:
+def side_pool() -> ThreadPoolExecutor:
     """Small pool for work that may wait on a broker (enqueueing deep tasks, submit_call)."""
     global _deep_pool
     with _pool_lock:
@@ -267,7 +267,7 @@ class LiveCall:
             if metrics is not None:
                 self.emit({"type": "metrics", "metrics": metrics, "seq": turn.seq})
             if self._deep and turn.seq % self._deep_every == 0:
-                _side_pool().submit(self._enqueue_deep, turn.seq)
+                side_pool().submit(self._enqueue_deep, turn.seq)
 
     def _emit_nudges(self, nudges: list[dict[str, Any]], ids: list[int]) -> None:
         for n, nid in zip(nudges, ids, strict=True):

@@ -16,7 +16,7 @@ from typing import Any
 
 from plugin.live import engines, store
 from plugin.live.bus import get_bus
-from plugin.live.pipeline import LiveCall
+from plugin.live.pipeline import LiveCall, side_pool
 from plugin.live.sources import StartFrame
 from plugin.settings import Settings
 
@@ -46,8 +46,18 @@ class LiveFactory:
             app.app_context if app is not None else nullcontext)
 
     def _coach(self, tenant_id: str, record_id: str, record_type: str) -> Any:
-        context = engines.customer_context(self.settings, tenant_id, record_id, record_type)
-        return engines.new_coach(engines.playbook_for(tenant_id), context)
+        """A coach session; the CRM context (a network call) is fetched off the socket
+        thread and attached when it arrives, so a slow CRM never delays ``ready``."""
+        coach = engines.new_coach(engines.playbook_for(tenant_id), None)
+        if record_id:
+            def attach() -> None:
+                context = engines.customer_context(self.settings, tenant_id, record_id,
+                                                   record_type)
+                if context is not None:
+                    coach.context = context
+
+            side_pool().submit(attach)
+        return coach
 
     def _wire(self, call: LiveCall) -> LiveCall:
         bus = get_bus(self.settings)
