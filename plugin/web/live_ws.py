@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 from flask import Flask, current_app
@@ -24,7 +25,8 @@ from plugin.web.auth import signer, token_from_request
 
 log = logging.getLogger(__name__)
 
-IDLE_TIMEOUT_S = 120.0  # a socket silent this long is treated as dropped
+IDLE_TIMEOUT_S = 120.0  # a call's producer silent this long is treated as dropped
+WATCH_TIMEOUT_S = 3600.0  # watchers send nothing; they are dropped after an hour of silence
 
 sock = Sock()
 
@@ -51,12 +53,17 @@ def init_app(app: Flask) -> None:
 
 def _pump(ws: Any, conn: Connection) -> None:
     """Socket → connection until either side closes."""
+    idle_since = time.monotonic()
     try:
         while not conn.closed:
-            data = ws.receive(timeout=IDLE_TIMEOUT_S)
+            data = ws.receive(timeout=10)
             if data is None:
-                log.info("live socket idle for %ss; treating as dropped", IDLE_TIMEOUT_S)
-                break
+                limit = IDLE_TIMEOUT_S if conn.call is not None else WATCH_TIMEOUT_S
+                if time.monotonic() - idle_since > limit:
+                    log.info("live socket silent for %ss; treating as dropped", limit)
+                    break
+                continue
+            idle_since = time.monotonic()
             if isinstance(data, bytes | bytearray):
                 conn.on_binary(bytes(data))
             else:
