@@ -33,8 +33,11 @@ def replay_cmd(wav: Path, speed: float, record_id: str, record_type: str, tenant
 
     WAV is a PCM WAV file (any rate): stereo = left rep, right customer; mono = one mixed
     channel whose turns alternate between rep and customer. The call is transcribed,
-    coached and stored exactly like a live call (see `salescoach replay --help`), with the
-    transcript and nudges printed at their call times and the summary at the end.
+    coached and stored exactly like a live call (source "replay") and submitted to the
+    post-call pipeline; the transcript and nudges are printed at their call times and the
+    summary at the end.
+
+    Example: salescoach replay plugin/demo_calls/price_objection.wav --speed 4
     """
     if speed < 0:
         raise click.BadParameter("must be 0 (as fast as possible) or more", param_hint="--speed")
