@@ -9,12 +9,15 @@ WebRTC VAD (plus an energy floor, so digital silence and hiss never open a segme
   again with a short encoder context (fast, slightly less accurate) → a ``partial`` event.
   Partials are skipped when the engine is busy, or once trailing silence suggests the turn
   is ending, so they never delay a final.
-- After ``end_silence_ms`` of non-speech the segment closes and is decoded once more (full
-  context, word alignment) → a ``final`` event, ms times relative to the stream start.
+- After ``end_silence_ms`` of non-speech the segment closes and is decoded once more (wider
+  encoder context, word alignment) → a ``final`` event, ms times relative to the stream
+  start. That decode is started speculatively once ``tail_ms`` of silence has passed (the
+  audio it needs is complete by then) and reused at the endpoint unless speech resumed, so
+  in live use it overlaps the endpoint wait instead of following it.
 - A segment longer than ``max_segment_ms`` is closed where it stands (Whisper sees ≤ 30 s).
 
-Latency of a final after the last speech sample ≈ ``end_silence_ms`` + one decode
-(~0.1–0.4 s for a few seconds of speech with tiny.en on 2 threads).
+Latency of a final after the last speech sample ≈ max(``end_silence_ms``, ``tail_ms`` + one
+decode); a decode is ~0.1–0.4 s for a few seconds of speech with tiny.en on 2 threads.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from plugin.providers.errors import ProviderInputError
 from plugin.providers.stt import SttStream, TranscriptEvent
 
 from .audio import SAMPLE_RATE, StreamResampler, pcm16_to_float
-from .engine import WhisperEngine
+from .engine import SegmentDecode, WhisperEngine
 
 FRAME_MS = 20
 FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000
@@ -44,15 +47,16 @@ class StreamTuning:
     start_window: int = 10  # frames (200 ms)
     start_frames: int = 6  # voiced frames within the window that open a segment
     preroll_ms: int = 300
-    end_silence_ms: int = 500
+    end_silence_ms: int = 400
     tail_ms: int = 200  # trailing silence kept in the decoded audio
     min_segment_ms: int = 250  # shorter voiced blips are dropped
     max_segment_ms: int = 20000
     partial_interval_ms: int = 600
     min_partial_ms: int = 400
     partial_context_s: float | None = 1.0  # None = full 30 s window
-    final_context_s: float | None = None
+    final_context_s: float | None = 3.0
     partials: bool = True
+    speculative_final: bool = True
 
 
 class LocalWhisperStream(SttStream):
@@ -77,6 +81,7 @@ class LocalWhisperStream(SttStream):
         self._trailing_silence = 0
         self._frames_since_partial = 0
         self._last_partial = ""
+        self._speculative: tuple[int, SegmentDecode] | None = None  # (frames, result)
         self._closed = False
         self.final_decode_seconds: list[float] = []  # for benchmarks
 
@@ -154,9 +159,15 @@ class LocalWhisperStream(SttStream):
         if voiced:
             self._voiced_in_segment += 1
             self._trailing_silence = 0
+            self._speculative = None
         else:
             self._trailing_silence += 1
         seg_frames = len(self._segment)
+        if (t.speculative_final and self._speculative is None
+                and self._trailing_silence == t.tail_ms // FRAME_MS
+                and t.tail_ms < t.end_silence_ms
+                and self._voiced_in_segment * FRAME_MS >= t.min_segment_ms):
+            self._speculative = (seg_frames, self._decode_final(self._segment))
         if (self._trailing_silence * FRAME_MS >= t.end_silence_ms
                 or seg_frames * FRAME_MS >= t.max_segment_ms):
             return self._close_segment(trim_tail=True)
@@ -192,14 +203,16 @@ class LocalWhisperStream(SttStream):
                 frames = frames[: len(frames) - cut]
         start_frame = self._segment_start_frame
         voiced = self._voiced_in_segment
+        speculative, self._speculative = self._speculative, None
         self._segment = None
         self._recent.clear()
         if voiced * FRAME_MS < t.min_segment_ms or not frames:
             return None
         audio = np.concatenate(frames)
-        result = self.engine.decode(audio, words=True, context_s=t.final_context_s, blocking=True)
-        assert result is not None
-        self.final_decode_seconds.append(result.seconds)
+        if speculative is not None and speculative[0] == len(frames):
+            result = speculative[1]  # decoded while the endpoint silence was running
+        else:
+            result = self._decode_final(frames)
         if not result.is_speech:
             return None
         start_ms = start_frame * FRAME_MS
@@ -210,4 +223,11 @@ class LocalWhisperStream(SttStream):
             return TranscriptEvent("final", result.text, words[0].start_ms,
                                    max(w.end_ms for w in words), words)
         return TranscriptEvent("final", result.text, start_ms, end_ms, ())
+
+    def _decode_final(self, frames: list[np.ndarray]) -> SegmentDecode:
+        result = self.engine.decode(np.concatenate(frames), words=True,
+                                    context_s=self.tuning.final_context_s, blocking=True)
+        assert result is not None
+        self.final_decode_seconds.append(result.seconds)
+        return result
 
