@@ -19,7 +19,7 @@ def rep(tenants: Any) -> dict[str, str]:
 def _start(client: Any, headers: dict[str, str], scenario: str = "cfo-discovery") -> dict[str, Any]:
     resp = client.post(f"{API}/sessions", json={"scenario_id": scenario}, headers=headers)
     assert resp.status_code == 201, resp.get_json()
-    return resp.get_json()  # type: ignore[no-any-return]
+    return resp.get_json()
 
 
 def _reply(client: Any, headers: dict[str, str], sid: str, text: Any) -> Any:
@@ -30,7 +30,7 @@ def _error(resp: Any, status: int, code: str) -> dict[str, Any]:
     assert resp.status_code == status, resp.get_data(as_text=True)
     body = resp.get_json()["error"]
     assert body["code"] == code, body
-    return body  # type: ignore[no-any-return]
+    return body
 
 
 def test_scenarios_are_listed_without_the_answer_key(client: Any, rep: dict[str, str]) -> None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from plugin.practice import buyer
-from plugin.practice.scenarios import get_scenario
+from plugin.practice.scenarios import Scenario, get_scenario
 
 
-def _cfo():  # type: ignore[no-untyped-def]
+def _cfo() -> Scenario:
     scenario = get_scenario("cfo-discovery")
     assert scenario is not None
     return scenario

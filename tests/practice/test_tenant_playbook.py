@@ -30,7 +30,7 @@ def _first_reply(client: Any, headers: dict[str, str], text: str) -> dict[str, A
                       headers=headers).get_json()["id"]
     resp = client.post(f"{API}/sessions/{sid}/replies", json={"text": text}, headers=headers)
     assert resp.status_code == 201, resp.get_json()
-    return resp.get_json()["reply"]  # type: ignore[no-any-return]
+    return resp.get_json()["reply"]
 
 
 def test_tenant_risky_phrases_are_flagged_in_practice(client: Any, tenants: Any) -> None:
