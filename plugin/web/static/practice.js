@@ -100,8 +100,9 @@
         el("strong", {}, `Reply ${r.seq}${r.source === "voice" ? " (voice)" : ""} · ${r.overall}/100`),
         el("span", { class: "quality " + r.quality }, r.quality)),
       dimension("Tone", r.tone), dimension("Content", r.content), dimension("Strategy", r.strategy),
-      el("div", { class: "muted" }, "A stronger answer:"),
-      el("div", { class: "improved" }, r.improved));
+      ...(r.improved.trim() === r.text.trim()
+        ? [el("div", { class: "muted" }, "Nothing to add: this answer already covers it.")]
+        : [el("div", { class: "muted" }, "A stronger answer:"), el("div", { class: "improved" }, r.improved)]));
     $("feedback").prepend(card);
   }
 
