@@ -1,17 +1,22 @@
 """Post-call analysers: each reads a call's stored turns and returns a JSON-ready result.
 
-The instant tier (``CoachSession`` replayed over the turns) always runs; further analysers
-(e.g. a language-model one) register with ``register_analyser`` and their results are merged
-into the report under ``analysers.<name>`` (and may refine summary, tips or action items).
+The instant tier (``CoachSession`` replayed over the turns) always runs; the language-model
+analyser (``plugin.llm``: Gemini with local fallback, PII redacted before the cloud) runs
+when a cloud model is configured; further analysers register with ``register_analyser``.
+Results other than the instant tier's are kept under ``analysers.<name>`` in the report and
+may refine its summary, tips, action items and next steps.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from plugin.coach.types import CustomerContext, Turn
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,15 +61,44 @@ class InstantAnalyser:
         return report
 
 
+class LanguageModelAnalyser:
+    """The deep tier's call summary: summary, action items, next steps, risks."""
+
+    name = "llm"
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+
+    def analyse(self, data: AnalysisInput) -> dict[str, Any]:
+        from plugin.coach import default_playbook, load_playbook
+        from plugin.llm import deep_request, get_llm
+
+        playbook = load_playbook(data.playbook_yaml) if data.playbook_yaml else default_playbook()
+        model = get_llm(self.settings, playbook)
+        try:
+            summary = model.summarise(deep_request(data.turns, playbook, data.context))
+        except Exception as exc:  # noqa: BLE001 - an optional tier never breaks the report
+            log.exception("call %s: language-model summary failed", data.call_id)
+            return {"error": f"{type(exc).__name__}: {str(exc)[:300]}", "model": model.name}
+        out: dict[str, Any] = summary.model_dump()
+        out["model"] = model.name
+        return out
+
+
 AnalyserFactory = Callable[[], Analyser]
-_ANALYSERS: list[AnalyserFactory] = [InstantAnalyser]
+_EXTRA: list[AnalyserFactory] = []
 
 
 def register_analyser(factory: AnalyserFactory) -> None:
-    """Add an analyser run after the instant tier for every call (idempotent)."""
-    if factory not in _ANALYSERS:
-        _ANALYSERS.append(factory)
+    """Add an analyser run after the built-in ones for every call (idempotent)."""
+    if factory not in _EXTRA:
+        _EXTRA.append(factory)
 
 
-def analysers() -> Sequence[Analyser]:
-    return [factory() for factory in _ANALYSERS]
+def analysers(settings: Any = None) -> Sequence[Analyser]:
+    """The analysers for a call: instant tier, the cloud language model when configured
+    (``SALESCOACH_GEMINI_API_KEY``), then registered ones."""
+    chosen: list[Analyser] = [InstantAnalyser()]
+    if settings is not None and getattr(settings, "llm_provider", "local") == "gemini":
+        chosen.append(LanguageModelAnalyser(settings))
+    return chosen + [factory() for factory in _EXTRA]

@@ -197,7 +197,7 @@ def analyse(call_id: str, settings: Settings, progress: Progress | None = None) 
     if not turns:
         raise StageFailed("the call has no transcript to analyse")
     set_recording_of_call(call_id, stage="analysing", status="running")
-    chosen = list(analysers())
+    chosen = list(analysers(settings))
     digest = source_hash(turns, playbook_yaml, [a.name for a in chosen])
     if latest_hash == digest:
         return latest_version

@@ -122,6 +122,8 @@ def build_report(call: Mapping[str, Any], turns: Sequence[Turn],
     base = dict(results.get("instant", {}))
     extra = {name: dict(r) for name, r in results.items() if name != "instant"}
     for r in extra.values():
+        if r.get("error"):
+            continue  # a failed optional analyser keeps the instant tier's findings
         for key in ("summary", "tips", "action_items", "next_steps"):
             if r.get(key):
                 base[key] = r[key]

@@ -144,3 +144,36 @@ def test_call_without_turns_fails_analysis_with_a_reason(app: Any) -> None:
         call_id = call.id
     with app.app_context(), pytest.raises(stages.StageFailed, match="no transcript"):
         stages.analyse(call_id, app.config["SETTINGS"])
+
+
+class TestWithACloudModel:
+    """With a Gemini key the language-model analyser runs too (against the local server that
+    speaks the Gemini API) and refines the summary; risks show on the page."""
+
+    KEY = "test-key"
+
+    @pytest.fixture
+    def gemini_url(self) -> Any:
+        from plugin.devservers import gemini as gemini_server
+
+        _app, srv = gemini_server.start(self.KEY)
+        yield f"http://127.0.0.1:{srv.server_port}"
+        srv.shutdown()
+
+    @pytest.fixture
+    def app_overrides(self, gemini_url: str) -> dict[str, Any]:
+        return {"gemini_api_key": self.KEY, "gemini_base_url": gemini_url}
+
+    @pytest.mark.xfail(strict=False, reason="deep tier: plugin/llm/local.py builds CallSummary "
+                       "from the coach's dict action items (ValidationError), which also makes "
+                       "the Gemini devserver answer 500; passes once that is fixed")
+    def test_language_model_summary_is_merged_into_the_report(
+            self, app: Any, client: Any, tenants: Any) -> None:
+        ident = tenants.identity("demo", "rep-llm")
+        call_id = make_call("demo", ident.user_id)
+        with app.app_context():
+            assert stages.analyse(call_id, app.config["SETTINGS"]) == 1
+        report = client.get(f"/api/v1/calls/{call_id}/report", headers=tenants.headers(ident)).json
+        llm = report["analysers"]["llm"]
+        assert llm["summary"] and report["summary"] == llm["summary"]
+        assert "gemini" in llm["model"]
