@@ -146,8 +146,12 @@ def practice_cmd(list_only: bool, scenario_id: str | None, script: Path | None, 
       salescoach practice --scenario procurement-price --script replies.txt --json
     """
     from plugin.cli import settings_or_exit
-    from plugin.practice.scenarios import library
+    from plugin.practice.scenarios import ScenarioError, library
 
+    try:
+        library()
+    except ScenarioError as exc:
+        raise click.ClickException(f"scenario library: {exc}") from None
     printer = Printer(quiet=as_json)
     if list_only:
         items = [s.summary_dict() for s in library().values()]
