@@ -42,7 +42,7 @@ def test_a_dropped_socket_resumes_the_same_call_and_seq_continues(
     first.stream(stereo, 0, cut, speed=4.0)
     first.wait_for(lambda e: e["type"] == "final" and e["seq"] == 2)
     last_seq = max(e["seq"] for e in first.of("final"))
-    last_nudge = max([e["id"] for e in first.of("nudge")], default=0)
+    first_nudges = {e["id"] for e in first.of("nudge")}
     # when the network drops and the panel reconnects with what it has
     _drop(first)
     second = panel()
@@ -54,7 +54,7 @@ def test_a_dropped_socket_resumes_the_same_call_and_seq_continues(
     assert ready["resume_from"] == last_seq + 1
     replayed = second.wait_for(lambda e: e["type"] == "final" and e.get("replayed"))
     assert replayed["seq"] == last_seq
-    assert {e["id"] for e in second.of("nudge")} >= set(range(1, last_nudge + 1)) - {0}
+    assert {e["id"] for e in second.of("nudge")} >= first_nudges  # last_nudge_id 0: all again
     second.stream(stereo, cut, None, speed=4.0)
     second.send({"type": "stop"})
     ended = second.wait_for(lambda e: e["type"] == "ended")
