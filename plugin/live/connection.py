@@ -181,6 +181,12 @@ class Connection:
             self._source_error(SourceError("bad_channels",
                                            "resume with the same channels the call started with"))
             return
+        except Exception as exc:  # noqa: BLE001 - an engine or the database is down
+            log.exception("live call could not start")
+            self.source.started = None
+            self._source_error(SourceError("start_failed", f"the call could not start: {exc}",
+                                           fatal=True, close_code=1011))
+            return
         self.call = call
         replay = (lambda: self._replay(call, frame.last_seq, frame.last_nudge_id)) if resumed \
             else None

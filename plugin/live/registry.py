@@ -71,10 +71,16 @@ class LiveFactory:
         call_id = store.create_call(tenant_id, user_id, source=start.source,
                                     record_id=start.record_id, record_type=start.record_type,
                                     title=start.title)
-        return self._wire(LiveCall(call_id=call_id, tenant_id=tenant_id, channels=start.channels,
-                                   stt=engines.stt_for(self.settings), coach=coach,
-                                   deep=self.deep, post_call=self.post_call, source=start.source,
-                                   app_context=self.app_context))
+        try:
+            call = LiveCall(call_id=call_id, tenant_id=tenant_id, channels=start.channels,
+                            stt=engines.stt_for(self.settings), coach=coach, deep=self.deep,
+                            post_call=self.post_call, source=start.source,
+                            app_context=self.app_context)
+        except Exception as exc:
+            store.end_call(tenant_id, call_id, duration_ms=0, metrics={}, status="failed",
+                           error=f"speech-to-text could not start: {exc}")
+            raise
+        return self._wire(call)
 
     def rebuild(self, stored: store.StoredCall, channels: tuple[str, ...]) -> LiveCall:
         """A call this process does not hold (server restarted): replay its stored turns

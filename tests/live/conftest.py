@@ -73,7 +73,7 @@ class PanelClient:
     """A panel-protocol client: a real WebSocket, events collected by a reader thread."""
 
     def __init__(self, url: str) -> None:
-        self.ws: ClientConnection = connect(url, max_size=2**22, open_timeout=10)
+        self.ws: ClientConnection = connect(url, max_size=2**22, open_timeout=10, close_timeout=2)
         self.events: list[dict[str, Any]] = []
         self.closed: tuple[int | None, str] | None = None
         self._cv = threading.Condition()
