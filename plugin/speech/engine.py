@@ -90,6 +90,7 @@ class WhisperEngine:
         self._model: Any = None
         self._tokenizer: Any = None
         self._load_lock = threading.Lock()
+        self._warm = False
         self.lock = threading.Lock()
 
     @classmethod
@@ -136,7 +137,13 @@ class WhisperEngine:
 
     def warm_up(self) -> None:
         """Load the model and run one tiny decode so the first real call is not slow."""
-        self.decode(np.zeros(SAMPLE_RATE // 2, dtype=np.float32), words=False)
+        self.decode(np.zeros(SAMPLE_RATE // 2, dtype=np.float32), words=True, context_s=3.0)
+        self._warm = True
+
+    def ensure_ready(self) -> None:
+        """``warm_up`` once per engine (cheap after the first call)."""
+        if not self._warm:
+            self.warm_up()
 
     # Batch --------------------------------------------------------------------------------
     def transcribe_words(

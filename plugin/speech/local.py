@@ -52,4 +52,7 @@ class LocalWhisperStt(SpeechToText):
         return turns
 
     def open_stream(self, sample_rate: int = 16000) -> SttStream:
-        return LocalWhisperStream(self.engine, sample_rate, self.tuning)
+        """A live stream; the first one in a process loads and warms the model (~1–2 s)."""
+        stream = LocalWhisperStream(self.engine, sample_rate, self.tuning)
+        self.engine.ensure_ready()
+        return stream
