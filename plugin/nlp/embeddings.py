@@ -7,8 +7,11 @@ tokens and L2-normalise, which is exactly what sentence-transformers does for th
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import struct
+import tempfile
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -136,6 +139,8 @@ class Embedder:
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._run_lock = threading.Lock()
+        stat = (path / "model.safetensors").stat()
+        self._model_id = f"{path.name}:{stat.st_size}:{int(stat.st_mtime)}"
 
     @classmethod
     def available(cls) -> bool:
@@ -180,6 +185,38 @@ class Embedder:
                         self._cache.popitem(last=False)
         return out
 
+    def encode_stored(self, texts: list[str]) -> np.ndarray:
+        """Like ``encode`` for a fixed set (playbook prototypes), kept on disk across processes.
+
+        The first process to meet a playbook pays the encoding (seconds); later processes,
+        worker restarts and test runs load the matrix in milliseconds. The file name hashes
+        the model files and the texts, so an edited playbook or another model never reuses a
+        stale matrix. Set ``SALESCOACH_CACHE_DIR`` to move the store (default
+        ``~/.cache/salescoach``); an unwritable store only costs speed.
+        """
+        if not texts:
+            return np.zeros((0, DIM), dtype=np.float32)
+        digest = hashlib.sha256(self._model_id.encode())
+        for text in texts:
+            digest.update(text.encode() + b"\x00")
+        path = _cache_dir() / f"embeddings-{digest.hexdigest()[:32]}.npy"
+        try:
+            matrix = np.load(path)
+            if matrix.shape == (len(texts), DIM):
+                return matrix.astype(np.float32, copy=False)
+        except (OSError, ValueError):
+            pass
+        matrix = self.encode(texts)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
+            with os.fdopen(fd, "wb") as fh:
+                np.save(fh, matrix)
+            os.replace(tmp, path)  # atomic: concurrent writers never leave a torn file
+        except OSError:
+            pass
+        return matrix
+
     def _forward(self, texts: list[str]) -> np.ndarray:
         encs = self._tok.encode_batch(texts)
         n = len(encs)
@@ -197,6 +234,11 @@ class Embedder:
         pooled = (h * mask[:, :, None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1e-9)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def _cache_dir() -> Path:
+    configured = os.environ.get("SALESCOACH_CACHE_DIR")
+    return Path(configured) if configured else Path.home() / ".cache" / "salescoach"
 
 
 def cosine_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -67,7 +67,7 @@ class Prototypes:
             for ex in examples:
                 self.labels.append(label)
                 texts.append(mask_competitors(ex, pb))
-        self.matrix = embedder.encode(texts) if texts else np.zeros((0, 384), np.float32)
+        self.matrix = embedder.encode_stored(texts) if texts else np.zeros((0, 384), np.float32)
         self.index: dict[str, np.ndarray] = {
             label: np.array([i for i, lab in enumerate(self.labels) if lab == label], dtype=int)
             for label in groups
