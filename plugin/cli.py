@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, str] = {
     "sandbox": "plugin.sandbox.cli:sandbox_group",
     "practice": "plugin.practice.cli:practice_cmd",
     "manifests": "plugin.manifests:manifests_cmd",
+    "transcribe": "plugin.speech.cli:transcribe_cmd",
 }
 
 

@@ -307,8 +307,8 @@ class _ScriptSession:
         for t in self.pending:
             words = [(w, s, e, 0.95) for w, s, e in spread_words(t.text, t.start_ms, t.end_ms)]
             if final_all or self.clock_ms >= t.end_ms + self.backend.endpoint_ms:
-                if self._voiced(t) or (final_all and self.clock_ms >= t.end_ms and
-                                       not self.backend.voice_gate):
+                heard_any = self.voiced_ms.get(id(t), 0) > 0  # cut short: any voice will do
+                if self._voiced(t) or (final_all and heard_any):
                     out += turn_messages(self.state, t.text, words, end_of_turn=True,
                                          format_turns=self.format_turns)
                 continue
@@ -326,11 +326,16 @@ class _ScriptSession:
         return out
 
     def force_endpoint(self) -> list[dict[str, Any]]:
-        return self._emit(final_all=False)
+        """End the turns already under way now (their text as scripted)."""
+        started = [t for t in self.pending if t.start_ms < self.clock_ms]
+        later = [t for t in self.pending if t.start_ms >= self.clock_ms]
+        self.pending = started
+        out = self._emit(final_all=True)
+        self.pending = later
+        return out
 
     def finish(self) -> list[dict[str, Any]]:
-        ready = [t for t in self.pending if t.start_ms < self.clock_ms]
-        self.pending = ready
+        self.pending = [t for t in self.pending if t.start_ms < self.clock_ms]
         return self._emit(final_all=True)
 
 
