@@ -165,6 +165,18 @@ class CallResult:
     finals: int = 0
 
 
+def last_voice_ms(pcm: np.ndarray, start_ms: int, end_ms: int) -> int:
+    """End (ms) of the last 10 ms window above -40 dBFS within [start_ms, end_ms]."""
+    a, b = max(0, start_ms * 16), min(pcm.size, end_ms * 16)
+    x = pcm[a:b].astype(np.float32) / 32768.0
+    n = x.size // 160
+    if n == 0:
+        return end_ms
+    rms = np.sqrt(np.mean(x[: n * 160].reshape(n, 160) ** 2, axis=1))
+    voiced = np.nonzero(rms > 0.01)[0]
+    return start_ms + (int(voiced[-1]) + 1) * 10 if voiced.size else end_ms
+
+
 def run_call(url: str, stereo: np.ndarray, timeline: list[Timed], delay_s: float,
              speed: float = 1.0) -> CallResult:
     """Stream one call at ``speed`` × real time and time its nudges (client clock)."""
@@ -211,16 +223,16 @@ def run_call(url: str, stereo: np.ndarray, timeline: list[Timed], delay_s: float
         return res
     finals = {ev["seq"]: (t, ev) for t, ev in events if ev.get("type") == "final"}
     res.finals = len(finals)
-    customer_lines = [ln for ln in timeline if ln.speaker == "customer"]
     for t, ev in events:
         if ev.get("type") != "nudge" or ev.get("seq") not in finals:
             continue
         t_final, final = finals[ev["seq"]]
         if final["speaker"] != "customer":
             continue
-        mid = (final["start_ms"] + final["end_ms"]) / 2
-        line = min(customer_lines, key=lambda ln: abs((ln.start_ms + ln.end_ms) / 2 - mid))
-        last_sample_sent = t0 + (line.end_ms // FRAME_MS) * FRAME_MS / 1000 / speed
+        # The turn's last voiced sample, from the audio itself (a scripted line may be split
+        # into several turns at a pause, so the script's line end is not the turn's end).
+        end_ms = last_voice_ms(stereo[:, 1], final["start_ms"], final["end_ms"] + 300)
+        last_sample_sent = t0 + (end_ms // FRAME_MS) * FRAME_MS / 1000 / speed
         res.audio_to_nudge_ms.append((t - last_sample_sent) * 1000)
         res.final_to_nudge_ms.append((t - t_final) * 1000)
         res.customer_nudges += 1
