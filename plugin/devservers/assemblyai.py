@@ -134,6 +134,7 @@ class WhisperBackend:
         from plugin.providers.errors import ProviderInputError
         from plugin.speech.audio import load_audio
         from plugin.speech.turns import mono_turns, split_at_pauses
+        from plugin.speech.voices import pitch_turns
 
         try:
             audio = load_audio(audio_path)
@@ -157,7 +158,7 @@ class WhisperBackend:
                         [(w.text, w.start_ms, w.end_ms, w.confidence) for w in group],
                         speaker=tag, channel=tag))
             elif request.get("speaker_labels"):
-                for turn in mono_turns(words):
+                for turn in pitch_turns(channel, words) or mono_turns(words):
                     label = SPEAKER_LABELS[0 if turn.speaker == "rep" else 1]
                     items = [(w.text, w.start_ms, w.end_ms, w.confidence) for w in turn.words]
                     words_out += [word_json(*i, speaker=label) for i in items]

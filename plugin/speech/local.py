@@ -12,6 +12,7 @@ from .audio import DecodedAudio, channels_identical, load_audio
 from .engine import WhisperEngine
 from .streaming import LocalWhisperStream, StreamTuning
 from .turns import MONO_GAP_MS, mono_turns, stereo_turns
+from .voices import pitch_turns
 
 
 class LocalWhisperStt(SpeechToText):
@@ -22,11 +23,13 @@ class LocalWhisperStt(SpeechToText):
                                    diarization=False)
 
     def __init__(self, engine: WhisperEngine | None = None, *, tuning: StreamTuning | None = None,
-                 mono_gap_ms: int = MONO_GAP_MS, beam_size: int = 5) -> None:
+                 mono_gap_ms: int = MONO_GAP_MS, beam_size: int = 5,
+                 pitch_speakers: bool = True) -> None:
         self.engine = engine or WhisperEngine.shared()
         self.tuning = tuning or StreamTuning()
         self.mono_gap_ms = mono_gap_ms
         self.beam_size = beam_size
+        self.pitch_speakers = pitch_speakers
 
     def transcribe_file(self, path: Path, *, progress: object | None = None) -> list[Turn]:
         report: Callable[[float], None] | None = progress if callable(progress) else None
@@ -46,7 +49,8 @@ class LocalWhisperStt(SpeechToText):
         if audio.stereo:
             turns = stereo_turns(channel_words[0], channel_words[1])
         else:
-            turns = mono_turns(channel_words[0], gap_ms=self.mono_gap_ms)
+            turns = (pitch_turns(audio.channels[0], channel_words[0]) if self.pitch_speakers
+                     else None) or mono_turns(channel_words[0], gap_ms=self.mono_gap_ms)
         if report:
             report(1.0)
         return turns

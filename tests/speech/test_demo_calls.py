@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 import wave
+from pathlib import Path
 
 import pytest
 
@@ -37,3 +39,15 @@ def test_local_engine_transcribes_each_demo_call_into_its_scripted_turns(name: s
     assert wer(reference, " ".join(t.text for t in turns)) < 0.1
     for got, want in zip(turns, script["turns"], strict=True):
         assert abs(got.start_ms - want["start_ms"]) < 500
+
+
+@pytest.mark.slow
+def test_mono_mix_of_a_demo_call_gets_speakers_from_voice_pitch(tmp_path: Path) -> None:
+    mono = tmp_path / "mono.wav"
+    subprocess.run(["sox", str(demo_call_audio("competitor")), "-c", "1", str(mono),
+                    "remix", "1,2"], check=True)
+    script = demo_call_script("competitor")
+
+    turns = LocalWhisperStt().transcribe_file(mono)
+
+    assert [t.speaker for t in turns] == [t["speaker"] for t in script["turns"]]
