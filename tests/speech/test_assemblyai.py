@@ -153,3 +153,18 @@ def test_script_backend_gives_each_channel_its_own_turns_on_the_audio_clock(
     assert any(e.kind == "partial" for e in rep_events)
     assert [(t.speaker, t.text) for t in turns] == [("rep", REP_TEXT),
                                                     ("customer", CUSTOMER_TEXT)]
+
+
+def test_telephone_rate_stream_is_transcribed(stt: AssemblyAiStt, rep_wav: Path) -> None:
+    from plugin.speech.audio import resample
+
+    narrowband = resample(load_audio(rep_wav).channels[0], 16000, 8000)
+    stream = stt.open_stream(8000)
+    pcm = float_to_pcm16(narrowband)
+    events: list[TranscriptEvent] = []
+    for i in range(0, len(pcm), 640):  # 40 ms at 8 kHz
+        events += stream.push(pcm[i:i + 640])
+    events += stream.finish()
+
+    finals = [e.text for e in events if e.kind == "final"]
+    assert finals and wer(REP_TEXT, " ".join(finals)) < 0.35

@@ -77,3 +77,16 @@ def test_repetition_loops_are_detected_but_real_repeats_are_not() -> None:
     assert has_loop(["thanks", "for...", "thanks", "for...", "thanks", "for"])
     assert not has_loop(["no,", "no,", "no.", "that", "is", "fine"])
     assert not has_loop(["we", "want", "to", "want", "to", "understand"])
+
+
+def test_devserver_mulaw_table_matches_the_g711_reference() -> None:
+    import warnings
+
+    from plugin.devservers.assemblyai import MULAW_TO_PCM16
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import audioop  # stdlib reference until Python 3.13
+
+    reference = np.frombuffer(audioop.ulaw2lin(bytes(range(256)), 2), dtype="<i2")
+    assert np.array_equal(MULAW_TO_PCM16, reference)
