@@ -189,15 +189,24 @@ class WhisperEngine:
         model = self.model
         tokenizer = self._tokenizer
         audio = audio[: MAX_FRAMES * SAMPLE_RATE // FRAMES_PER_SECOND]
-        features = model.feature_extractor(audio)
+        # A non-blocking caller checks the lock first, so a busy engine costs it nothing;
+        # a blocking caller computes features first, while someone else holds the model.
+        if not blocking and not self.lock.acquire(blocking=False):
+            return None
+        try:
+            features = model.feature_extractor(audio)
+        except BaseException:
+            if not blocking:
+                self.lock.release()
+            raise
         content_frames = min(features.shape[-1], MAX_FRAMES)
         if context_s is None:
             n_frames = MAX_FRAMES
         else:
             n_frames = min(MAX_FRAMES, content_frames + int(context_s * FRAMES_PER_SECOND))
         features = _pad_or_trim(features, n_frames)
-        if not self.lock.acquire(blocking=blocking):
-            return None
+        if blocking:
+            self.lock.acquire()
         started = time.perf_counter()
         try:
             encoder_output = model.model.encode(
