@@ -55,6 +55,35 @@ def make_call_wav(folder: Path, dialogue: list[tuple[str, str]] = DIALOGUE) -> P
     return out
 
 
+@pytest.fixture(scope="module")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh migrated database per worker test module, so a sweep or a worker sees only the
+    rows of its own module (PostgreSQL when SALESCOACH_TEST_DATABASE_URL is set)."""
+    from sqlalchemy import create_engine, text
+
+    from plugin import migrate
+    from plugin.db import db
+
+    server = os.environ.get("SALESCOACH_TEST_DATABASE_URL", "")
+    if server.startswith("postgresql"):
+        name = f"salescoach_w_{uuid.uuid4().hex[:10]}"
+        admin = create_engine(server, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = server.rsplit("/", 1)[0] + "/" + name
+        migrate.upgrade(url)
+        yield url
+        db.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('workers-db') / 'test.db'}"
+        migrate.upgrade(url)
+        yield url
+        db.dispose()
+
+
 @pytest.fixture(scope="session")
 def call_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_call_wav(tmp_path_factory.mktemp("call-audio"))
