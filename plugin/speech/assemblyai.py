@@ -238,6 +238,15 @@ class AssemblyAiStream(SttStream):
             del self._buffer[:n]
         return self._drain()
 
+    def force_endpoint(self) -> list[TranscriptEvent]:
+        """Ask the service to end the current turn now; its final arrives in a later call."""
+        self._raise_if_failed()
+        if self._buffer:
+            self._client.stream(bytes(self._buffer).ljust(self._chunk_bytes, b"\x00"))
+            self._buffer.clear()
+        self._client.force_endpoint()
+        return self._drain()
+
     def finish(self) -> list[TranscriptEvent]:
         if self._finished:
             return []

@@ -168,3 +168,24 @@ def test_telephone_rate_stream_is_transcribed(stt: AssemblyAiStt, rep_wav: Path)
 
     finals = [e.text for e in events if e.kind == "final"]
     assert finals and wer(REP_TEXT, " ".join(finals)) < 0.35
+
+
+def test_force_endpoint_ends_the_turn_before_any_silence(stt: AssemblyAiStt,
+                                                          rep_wav: Path) -> None:
+    samples = load_audio(rep_wav).channels[0]
+    speech = samples[: int(np.nonzero(np.abs(samples) > 0.01)[0][-1]) + 1]  # no trailing silence
+    stream = stt.open_stream(16000)
+    pcm = float_to_pcm16(speech)
+    events: list[TranscriptEvent] = []
+    for i in range(0, len(pcm), 3200):
+        events += stream.push(pcm[i:i + 3200])
+
+    events += stream.force_endpoint()
+    deadline = time.monotonic() + 30
+    while not any(e.kind == "final" for e in events) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        events += stream.push(b"")
+    stream.finish()
+
+    finals = [e for e in events if e.kind == "final"]
+    assert len(finals) == 1 and wer(REP_TEXT, finals[0].text) < 0.2
