@@ -80,5 +80,15 @@ class LocalModel(LanguageModel):
         report = session.report()
         risks = [f"{o.get('label', 'objection')} objection not acknowledged"
                  for o in report.objections if not o.get("acknowledged")]
-        return CallSummary(summary=report.summary[:1200], action_items=report.action_items[:10],
-                           next_steps=report.next_steps[:5], risks=risks[:5])
+        return CallSummary(summary=report.summary[:1200],
+                           action_items=[_line(a) for a in report.action_items][:10],
+                           next_steps=[_line(n) for n in report.next_steps][:5],
+                           risks=risks[:5])
+
+
+def _line(item: dict[str, object] | str) -> str:
+    """One readable line of a report item ({"owner", "text"} or {"speaker", "text"})."""
+    if isinstance(item, str):
+        return item
+    who = item.get("owner") or item.get("speaker") or ""
+    return f"{who}: {item.get('text', '')}" if who else str(item.get("text", ""))

@@ -83,3 +83,12 @@ def test_settings_choose_gemini_only_when_keyed(tmp_path: Any) -> None:
     keyed = load_settings({"instance_path": tmp_path, "gemini_api_key": "k",
                            "gemini_base_url": "http://127.0.0.1:9"})
     assert isinstance(get_llm(keyed, pb), FallbackModel)
+
+
+def test_summary_action_items_are_readable_lines() -> None:
+    turns = [Turn(1, "customer", "Can you send me the security questionnaire by Friday?", 0, 3000),
+             Turn(2, "rep", "I'll send the questionnaire and the pricing sheet tomorrow.", 3200, 6000),
+             Turn(3, "customer", "Great, let's schedule a demo with my team next Tuesday.", 6200, 9000)]
+    summary = LocalModel(default_playbook()).summarise(deep_request(turns, default_playbook()))
+    assert all(isinstance(a, str) and a for a in summary.action_items)
+    assert any("questionnaire" in a for a in summary.action_items)

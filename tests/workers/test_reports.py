@@ -164,9 +164,6 @@ class TestWithACloudModel:
     def app_overrides(self, gemini_url: str) -> dict[str, Any]:
         return {"gemini_api_key": self.KEY, "gemini_base_url": gemini_url}
 
-    @pytest.mark.xfail(strict=False, reason="deep tier: plugin/llm/local.py builds CallSummary "
-                       "from the coach's dict action items (ValidationError), which also makes "
-                       "the Gemini devserver answer 500; passes once that is fixed")
     def test_language_model_summary_is_merged_into_the_report(
             self, app: Any, client: Any, tenants: Any) -> None:
         ident = tenants.identity("demo", "rep-llm")
