@@ -46,7 +46,8 @@ class LocalModel(LanguageModel):
 
     def _objection_advice(self, label: str, reply: Turn | None) -> DeepAdvice:
         entry = self.playbook.objections.get(label)
-        advice = entry.nudge if entry is not None else "Acknowledge the concern, then ask a question"
+        advice = (entry.nudge if entry is not None
+                  else "Acknowledge the concern, then ask a question")
         if reply is None:
             return DeepAdvice(assessment=f"The customer raised a {label} objection.",
                               suggestion=advice, category="objection", severity="warn",
@@ -70,7 +71,8 @@ class LocalModel(LanguageModel):
             line = card.battlecard.line or next(iter(card.battlecard.landmines), "")
         return DeepAdvice(
             assessment=f"The customer mentioned {name}.",
-            suggestion=(line or f"Ask what they like about {name}, then contrast on outcomes")[:240],
+            suggestion=(line or
+                        f"Ask what they like about {name}, then contrast on outcomes")[:240],
             category="competitor", severity="warn" if reply is None else "info", confidence=0.7)
 
     def summarise(self, request: DeepRequest) -> CallSummary:

@@ -30,6 +30,10 @@ CONTEXT = CustomerContext(crm="salesforce", record_id="003X", person={"name": "P
                           highlights=("Priya Nair raised budget on the 3 Nov call",))
 
 
+def gemini(url: str, key: str = KEY) -> GeminiModel:
+    return GeminiModel(key, base_url=url, timeout_s=60)
+
+
 @pytest.fixture
 def server() -> Iterator[tuple[Any, str]]:
     app, srv = gemini_server.start(KEY)
@@ -39,7 +43,7 @@ def server() -> Iterator[tuple[Any, str]]:
 
 def test_gemini_advice_is_parsed_into_the_schema(server: tuple[Any, str]) -> None:
     _app, url = server
-    model = GeminiModel(KEY, base_url=url, timeout_s=60)
+    model = gemini(url)
     advice = model.advise(deep_request(CALL, default_playbook(), CONTEXT))
     assert advice.category == "objection"
     assert "price" in advice.assessment.lower()
@@ -47,7 +51,7 @@ def test_gemini_advice_is_parsed_into_the_schema(server: tuple[Any, str]) -> Non
 
 def test_no_personal_data_reaches_the_cloud_model(server: tuple[Any, str]) -> None:
     app, url = server
-    GeminiModel(KEY, base_url=url, timeout_s=60).advise(deep_request(CALL, default_playbook(), CONTEXT))
+    gemini(url).advise(deep_request(CALL, default_playbook(), CONTEXT))
     sent = json.dumps(app.received)
     assert "priya.nair@northwind.example" not in sent and "415-555-0134" not in sent
     assert "Priya" not in sent and "[EMAIL]" in sent and "[NAME]" in sent
@@ -56,7 +60,7 @@ def test_no_personal_data_reaches_the_cloud_model(server: tuple[Any, str]) -> No
 def test_wrong_key_is_a_non_retryable_error(server: tuple[Any, str]) -> None:
     _app, url = server
     with pytest.raises(ProviderError) as exc:
-        GeminiModel("wrong", base_url=url, timeout_s=60).advise(deep_request(CALL, default_playbook()))
+        gemini(url, key="wrong").advise(deep_request(CALL, default_playbook()))
     assert exc.value.retryable is False
 
 
@@ -73,7 +77,7 @@ def test_broken_or_late_answers_fall_back_to_the_local_engine(server: tuple[Any,
 
 def test_summary_lists_the_unacknowledged_objection(server: tuple[Any, str]) -> None:
     _app, url = server
-    summary = GeminiModel(KEY, base_url=url, timeout_s=60).summarise(deep_request(CALL, default_playbook()))
+    summary = gemini(url).summarise(deep_request(CALL, default_playbook()))
     assert summary.summary and any("price" in r for r in summary.risks)
 
 
@@ -86,9 +90,11 @@ def test_settings_choose_gemini_only_when_keyed(tmp_path: Any) -> None:
 
 
 def test_summary_action_items_are_readable_lines() -> None:
-    turns = [Turn(1, "customer", "Can you send me the security questionnaire by Friday?", 0, 3000),
-             Turn(2, "rep", "I'll send the questionnaire and the pricing sheet tomorrow.", 3200, 6000),
-             Turn(3, "customer", "Great, let's schedule a demo with my team next Tuesday.", 6200, 9000)]
+    turns = [
+        Turn(1, "customer", "Can you send me the security questionnaire by Friday?", 0, 3000),
+        Turn(2, "rep", "I'll send the questionnaire and the pricing sheet tomorrow.", 3200, 6000),
+        Turn(3, "customer", "Great, let's schedule a demo with my team next Tuesday.", 6200, 9000),
+    ]
     summary = LocalModel(default_playbook()).summarise(deep_request(turns, default_playbook()))
     assert all(isinstance(a, str) and a for a in summary.action_items)
     assert any("questionnaire" in a for a in summary.action_items)
