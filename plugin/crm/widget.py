@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from plugin.models import Call, Report
 from plugin.providers.errors import ProviderError
+from plugin.reports.links import report_url
 from plugin.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def call_history(session: Session, tenant_id: str, record_id: str, settings: Set
             last = {"call_id": call.id, "date": day, "score": score,
                     "tips": [str(t) if not isinstance(t, dict) else str(t.get("text", t))
                              for t in list(report.data.get("tips") or [])[:3]],
-                    "report_url": f"{settings.public_base_url}/panel/calls/{call.id}"}
+                    "report_url": report_url(settings, tenant_id, call.id)}
     trend.reverse()
     return last, trend
 
