@@ -149,7 +149,7 @@ class AssemblyAiStt(SpeechToText):
         return utterances_to_turns(out)
 
     # Streaming ------------------------------------------------------------------------------
-    def open_stream(self, sample_rate: int = 16000) -> SttStream:
+    def open_stream(self, sample_rate: int = 16000) -> AssemblyAiStream:
         return AssemblyAiStream(self, sample_rate)
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from plugin.coach.types import Turn
-from plugin.providers.stt import SpeechToText, SttCapabilities, SttStream
+from plugin.providers.stt import SpeechToText, SttCapabilities
 
 from .audio import DecodedAudio, channels_identical, load_audio
 from .engine import WhisperEngine
@@ -55,7 +55,7 @@ class LocalWhisperStt(SpeechToText):
             report(1.0)
         return turns
 
-    def open_stream(self, sample_rate: int = 16000) -> SttStream:
+    def open_stream(self, sample_rate: int = 16000) -> LocalWhisperStream:
         """A live stream; the first one in a process loads and warms the model (~1–2 s)."""
         stream = LocalWhisperStream(self.engine, sample_rate, self.tuning)
         self.engine.ensure_ready()
