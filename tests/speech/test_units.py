@@ -90,3 +90,25 @@ def test_devserver_mulaw_table_matches_the_g711_reference() -> None:
 
     reference = np.frombuffer(audioop.ulaw2lin(bytes(range(256)), 2), dtype="<i2")
     assert np.array_equal(MULAW_TO_PCM16, reference)
+
+
+def test_get_stt_picks_the_provider_from_settings(tmp_path: object,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from plugin.settings import load_settings
+    from plugin.speech import get_stt
+    from plugin.speech.assemblyai import AssemblyAiStt
+    from plugin.speech.local import LocalWhisperStt
+
+    for name in ("SALESCOACH_ASSEMBLYAI_API_KEY", "SALESCOACH_STT_ENGINE"):
+        monkeypatch.delenv(name, raising=False)
+    base = {"instance_path": tmp_path}
+    assert isinstance(get_stt(load_settings(base)), LocalWhisperStt)
+    keyed = get_stt(load_settings({**base, "assemblyai_api_key": "k",
+                                   "assemblyai_base_url": "http://127.0.0.1:9",
+                                   "assemblyai_streaming_host": "ws://127.0.0.1:9"}))
+    assert isinstance(keyed, AssemblyAiStt)
+    assert (keyed.base_url, keyed.streaming_host) == ("http://127.0.0.1:9", "ws://127.0.0.1:9")
+    forced_local = load_settings({**base, "assemblyai_api_key": "k", "stt_engine": "local"})
+    assert isinstance(get_stt(forced_local), LocalWhisperStt)
+    with pytest.raises(ProviderInputError, match="ASSEMBLYAI_API_KEY"):
+        get_stt(load_settings({**base, "stt_engine": "assemblyai"}))
