@@ -187,33 +187,47 @@ class LiveCall:
         stt_pool().submit(self._drain, ch)
 
     def _drain(self, ch: _Channel) -> None:
-        while True:
+        """Decode what this channel has queued, then yield the thread: if more audio came
+        meanwhile, the channel goes to the back of the pool's queue (round robin), so one
+        busy channel can never starve the others."""
+        with ch.lock:
+            if not ch.pending:
+                ch.running = False
+                ch.idle.notify_all()
+                return
+            data = b"".join(ch.pending)
+            ch.pending.clear()
+        try:
+            self._decode(ch, data)
+        finally:
             with ch.lock:
-                if not ch.pending:
+                if ch.pending:
+                    stt_pool().submit(self._drain, ch)
+                else:
                     ch.running = False
                     ch.idle.notify_all()
-                    return
-                data = b"".join(ch.pending)
-                ch.pending.clear()
-            try:
-                events = ch.stream.push(data)
-            except Exception as exc:  # noqa: BLE001 - report, keep the call alive
-                log.exception("STT failed on call %s channel %s", self.call_id, ch.role)
-                self.stats.stt_errors += 1
-                self.emit({"type": "error", "code": "stt_failed", "fatal": False,
-                           "message": f"speech-to-text failed on the {ch.role} channel: {exc}"})
-                events = []
-            ch.samples += len(data) // 2
-            now_ms = self.offset_ms + ch.samples * 1000 // SAMPLE_RATE
-            if rms_dbfs(data[-SAMPLE_RATE // 5:]) > VOICE_DBFS:  # last ~100 ms
-                ch.last_voice_ms = now_ms
-            try:
-                with self._lock:
-                    for ev in events:
-                        self._on_transcript(ch, ev, now_ms)
-                    self._maybe_tick(now_ms)
-            except Exception:  # noqa: BLE001 - never let one event kill the drain
-                log.exception("live pipeline failed on call %s", self.call_id)
+
+    def _decode(self, ch: _Channel, data: bytes) -> None:
+        """Push audio to the channel's STT stream; turn what comes out into events."""
+        try:
+            events = ch.stream.push(data)
+        except Exception as exc:  # noqa: BLE001 - report, keep the call alive
+            log.exception("STT failed on call %s channel %s", self.call_id, ch.role)
+            self.stats.stt_errors += 1
+            self.emit({"type": "error", "code": "stt_failed", "fatal": False,
+                       "message": f"speech-to-text failed on the {ch.role} channel: {exc}"})
+            events = []
+        ch.samples += len(data) // 2
+        now_ms = self.offset_ms + ch.samples * 1000 // SAMPLE_RATE
+        if rms_dbfs(data[-SAMPLE_RATE // 5:]) > VOICE_DBFS:  # last ~100 ms
+            ch.last_voice_ms = now_ms
+        try:
+            with self._lock:
+                for ev in events:
+                    self._on_transcript(ch, ev, now_ms)
+                self._maybe_tick(now_ms)
+        except Exception:  # noqa: BLE001 - never let one event kill the drain
+            log.exception("live pipeline failed on call %s", self.call_id)
 
     # Transcript → turns → coach ----------------------------------------------------------
     def _speaker_of(self, ch: _Channel) -> str:
