@@ -17,7 +17,8 @@ _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:\s?[A-Z0-9]{4}){2,7}(?:\s?[A-Z0-9]{1,4})?
 _IPV4 = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
 # Phone: optional +country, groups of digits separated by space, dot, dash or parentheses;
 # at least 7 digits overall so prices and years are left alone.
-_PHONE = re.compile(r"(?<![\w$€£])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{2,4}(?:[\s.-]\d{2,4}){1,4}\b")
+_PHONE = re.compile(r"(?<![\w$€£])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?"
+                    r"\d{2,4}(?:[\s.-]\d{2,4}){1,4}\b")
 
 
 def _luhn_ok(digits: str) -> bool:

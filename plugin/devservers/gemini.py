@@ -56,7 +56,8 @@ class GeminiServer:
         if req.method != "POST" or not req.path.endswith(":generateContent"):
             return _error(404, "NOT_FOUND", f"no route for {req.method} {req.path}")
         if req.headers.get("x-goog-api-key") != self.api_key:
-            return _error(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.")
+            return _error(400, "INVALID_ARGUMENT",
+                          "API key not valid. Please pass a valid API key.")
         try:
             body = json.loads(req.get_data() or b"{}")
             config = body.get("generationConfig") or {}
