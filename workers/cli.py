@@ -108,8 +108,10 @@ def analyze_cmd(file: Path, record_id: str, record_type: str, tenant: str, title
             _queued(console, stored.recording_id, wait)
         else:
             _in_process(console, settings, stored.recording_id, stored.call_id)
-        url = f"{settings.public_base_url}/panel/calls/{stored.call_id}"
-        console.print(f"report: {url}")
+        from plugin.reports.links import report_url
+
+        # The signed read-only link opens without a CRM session (as the CRM activity's does).
+        console.print(f"report: {report_url(settings, tenant, stored.call_id)}")
 
 
 def _progress(console: Any) -> Any:
