@@ -19,8 +19,8 @@ run: install  ## install, migrate, seed the demo and serve on http://127.0.0.1:5
 	$(BIN)/salescoach run
 
 test: install-dev install-browser install-npm  ## install what the tests need and run them all
-	$(BIN)/pytest
 	$(MAKE) -s test-widgets
+	$(BIN)/pytest
 
 test-widgets:  ## Jest (LWC) and Vitest (HubSpot card) suites
 	@if [ -f crm_widgets/salesforce/package.json ]; then cd crm_widgets/salesforce && npm test --silent; fi

@@ -6,42 +6,21 @@ test session then creates and drops its own database there, so runs never collid
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
 
-from plugin import migrate
 from plugin.db import db
 from plugin.security import Identity
-
-TEST_DB_SERVER = os.environ.get("SALESCOACH_TEST_DATABASE_URL", "")
+from tests.support import migrated_database
 
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A fresh, migrated database for this test session."""
-    if TEST_DB_SERVER.startswith("postgresql"):
-        name = f"salescoach_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(TEST_DB_SERVER, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = TEST_DB_SERVER.rsplit("/", 1)[0] + "/" + name
-        migrate.upgrade(url)
-        yield url
-        db.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-    else:
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
-        migrate.upgrade(url)
-        yield url
-        db.dispose()
+    yield from migrated_database(tmp_path_factory, "session")
 
 
 @pytest.fixture(scope="session")

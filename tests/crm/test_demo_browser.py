@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 
 from plugin.sandbox.server import SandboxHandle, start_sandbox
+from tests.support import chromium, serve_wsgi
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
@@ -31,31 +29,17 @@ def crm_sandbox(instance_path: Path) -> Iterator[SandboxHandle]:
 
 @pytest.fixture
 def web(app: Any, crm_sandbox: SandboxHandle) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    url = f"http://127.0.0.1:{server.server_port}"
-    app.config["SETTINGS"].public_base_url = url
-    crm_sandbox.app.config["SALESCOACH_WEB_BASE_URL"] = url
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield url
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    with serve_wsgi(app) as url:
+        app.config["SETTINGS"].public_base_url = url
+        crm_sandbox.app.config["SALESCOACH_WEB_BASE_URL"] = url
+        yield url
 
 
 @pytest.fixture
 def page() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Debian Chromium is required at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        # The sandbox's certificate comes from a local test CA the browser does not know.
-        context = browser.new_context(ignore_https_errors=True)
+    # The sandbox's certificate comes from a local test CA the browser does not know.
+    with chromium(ignore_https_errors=True) as context:
         yield context.new_page()
-        context.close()
-        browser.close()
 
 
 def person(sandbox: SandboxHandle, index: int) -> dict[str, str]:

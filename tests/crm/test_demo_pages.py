@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
@@ -12,9 +11,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 
 from plugin.sandbox.server import SandboxHandle, start_sandbox
+from tests.support import serve_wsgi
 
 
 @pytest.fixture(scope="module")
@@ -32,16 +31,10 @@ def crm_sandbox(instance_path: Path) -> Iterator[SandboxHandle]:
 @pytest.fixture
 def web(app: Any, crm_sandbox: SandboxHandle) -> Iterator[str]:
     """The web app on a real port; the sandbox's pages post and fetch to it."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    url = f"http://127.0.0.1:{server.server_port}"
-    app.config["SETTINGS"].public_base_url = url
-    crm_sandbox.app.config["SALESCOACH_WEB_BASE_URL"] = url
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield url
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    with serve_wsgi(app) as url:
+        app.config["SETTINGS"].public_base_url = url
+        crm_sandbox.app.config["SALESCOACH_WEB_BASE_URL"] = url
+        yield url
 
 
 def sb_get(sandbox: SandboxHandle, path: str) -> requests.Response:

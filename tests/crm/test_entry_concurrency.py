@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -12,11 +11,11 @@ from typing import Any
 import pytest
 import requests
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from plugin.crm_auth import sign_apex_callout
 from plugin.db import db
 from plugin.models import Tenant, User
+from tests.support import serve_wsgi
 
 SECRET = "sf-concurrency-secret"
 
@@ -28,13 +27,8 @@ def app_overrides() -> dict[str, Any]:
 
 @pytest.fixture
 def web(app: Any) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    with serve_wsgi(app) as url:
+        yield url
 
 
 def test_simultaneous_first_callouts_of_a_new_org_all_succeed(web: str) -> None:

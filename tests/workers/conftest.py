@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 
 import pytest
 
+from tests.support import migrated_database
+
 T = TypeVar("T")
 
 # (speaker, text): rep on the left channel, customer on the right.
@@ -59,29 +61,7 @@ def make_call_wav(folder: Path, dialogue: list[tuple[str, str]] = DIALOGUE) -> P
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A fresh migrated database per worker test module, so a sweep or a worker sees only the
     rows of its own module (PostgreSQL when SALESCOACH_TEST_DATABASE_URL is set)."""
-    from sqlalchemy import create_engine, text
-
-    from plugin import migrate
-    from plugin.db import db
-
-    server = os.environ.get("SALESCOACH_TEST_DATABASE_URL", "")
-    if server.startswith("postgresql"):
-        name = f"salescoach_w_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(server, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = server.rsplit("/", 1)[0] + "/" + name
-        migrate.upgrade(url)
-        yield url
-        db.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-    else:
-        url = f"sqlite:///{tmp_path_factory.mktemp('workers-db') / 'test.db'}"
-        migrate.upgrade(url)
-        yield url
-        db.dispose()
+    yield from migrated_database(tmp_path_factory, "workers")
 
 
 @pytest.fixture(scope="session")

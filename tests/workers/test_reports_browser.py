@@ -3,42 +3,27 @@ opens the report with its charts, tips and PDF (real worker, real browser)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
+
+from tests.support import chromium, serve_wsgi
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture
 def web(worker_app: Any) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, worker_app, threaded=True)
-    url = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield url
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    with serve_wsgi(worker_app) as url:
+        yield url
 
 
 @pytest.fixture
 def page() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Debian Chromium is required at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
+    with chromium(viewport={"width": 1280, "height": 900}) as context:
         yield context.new_page()
-        context.close()
-        browser.close()
 
 
 def test_rep_uploads_a_recording_and_reads_its_report(
