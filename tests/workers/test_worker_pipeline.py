@@ -140,3 +140,45 @@ def test_upload_whose_message_was_lost_is_picked_up_by_the_sweep(
     final = wait_for(lambda: (st := _status(client, headers, stored.recording_id))["status"]
                      in ("done", "failed") and st, timeout=240, what="the swept recording")
     assert final["status"] == "done" and final["report_version"] == 1
+
+
+def test_live_call_abandoned_for_hours_is_ended_and_analysed_by_the_sweep(
+        worker_app: Any, celery_worker: Any, wait_for: Any) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from plugin.db import db
+    from plugin.models import Call, Report, Turn
+    from plugin.pipeline.sweep import sweep
+
+    # given a live call whose panel closed three hours ago after two turns
+    ident, _headers = _identity(worker_app, "sf:00DABANDON", "005A")
+    old = datetime.now(UTC) - timedelta(hours=3)
+    with db.session_scope() as s:
+        call = Call(tenant_id=ident.tenant_id, user_id=ident.user_id, status="live",
+                    source="panel", created_at=old, started_at=old)
+        s.add(call)
+        s.flush()
+        call_id = call.id
+        for seq, (speaker, text) in enumerate([
+                ("rep", "What made you look at call coaching this quarter?"),
+                ("customer", "Honestly the price you quoted is above our budget.")], 1):
+            s.add(Turn(tenant_id=ident.tenant_id, call_id=call_id, seq=seq, speaker=speaker,
+                       text=text, start_ms=seq * 4000, end_ms=seq * 4000 + 3000, created_at=old))
+    # and one still in progress
+    with db.session_scope() as s:
+        fresh = Call(tenant_id=ident.tenant_id, user_id=ident.user_id, status="live")
+        s.add(fresh)
+        s.flush()
+        fresh_id = fresh.id
+    # when the sweep runs
+    with worker_app.app_context():
+        assert sweep()["abandoned_live"] == 1
+    # then the abandoned call is ended and gets its report; the fresh one stays live
+    def reported() -> bool:
+        with db.session_scope() as s:
+            return s.query(Report).filter(Report.call_id == call_id).count() > 0
+    wait_for(reported, timeout=240, what="the abandoned call's report")
+    with db.session_scope() as s:
+        ended, still = s.get(Call, call_id), s.get(Call, fresh_id)
+        assert ended is not None and ended.status in ("ended", "analysed")
+        assert still is not None and still.status == "live"
