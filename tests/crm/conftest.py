@@ -21,6 +21,7 @@ import requests
 from plugin.db import db
 from plugin.sandbox.server import SandboxHandle, start_sandbox
 from plugin.settings import Settings, load_settings
+from tests.support import serve_wsgi
 
 
 class Sandbox:
@@ -104,3 +105,20 @@ def crm_settings(database_url: str, instance_path: Path) -> Settings:
                               "env": "test", "secret_key": "test-secret", "demo": True})
     db.configure(settings.database_url)
     return settings
+
+
+@pytest.fixture(scope="module")
+def crm_sandbox(instance_path: Path) -> Iterator[SandboxHandle]:
+    """A sandbox of its own for a module that overrides ``instance_path`` (demo pages)."""
+    handle = start_sandbox(instance_path)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def web(app: Any, crm_sandbox: SandboxHandle) -> Iterator[str]:
+    """The web app on a real port; the sandbox's demo pages post and fetch to it."""
+    with serve_wsgi(app) as url:
+        app.config["SETTINGS"].public_base_url = url
+        crm_sandbox.app.config["SALESCOACH_WEB_BASE_URL"] = url
+        yield url

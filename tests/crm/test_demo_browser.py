@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import requests
 
-from plugin.sandbox.server import SandboxHandle, start_sandbox
-from tests.support import chromium, serve_wsgi
+from plugin.sandbox.server import SandboxHandle
+from tests.support import chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -18,21 +18,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def instance_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("demo-browser-instance")
-
-
-@pytest.fixture(scope="module")
-def crm_sandbox(instance_path: Path) -> Iterator[SandboxHandle]:
-    handle = start_sandbox(instance_path)
-    yield handle
-    handle.stop()
-
-
-@pytest.fixture
-def web(app: Any, crm_sandbox: SandboxHandle) -> Iterator[str]:
-    with serve_wsgi(app) as url:
-        app.config["SETTINGS"].public_base_url = url
-        crm_sandbox.app.config["SALESCOACH_WEB_BASE_URL"] = url
-        yield url
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
 from typing import Any
@@ -12,29 +11,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from plugin.sandbox.server import SandboxHandle, start_sandbox
-from tests.support import serve_wsgi
+from plugin.sandbox.server import SandboxHandle
 
 
 @pytest.fixture(scope="module")
 def instance_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("demo-instance")
-
-
-@pytest.fixture(scope="module")
-def crm_sandbox(instance_path: Path) -> Iterator[SandboxHandle]:
-    handle = start_sandbox(instance_path)
-    yield handle
-    handle.stop()
-
-
-@pytest.fixture
-def web(app: Any, crm_sandbox: SandboxHandle) -> Iterator[str]:
-    """The web app on a real port; the sandbox's pages post and fetch to it."""
-    with serve_wsgi(app) as url:
-        app.config["SETTINGS"].public_base_url = url
-        crm_sandbox.app.config["SALESCOACH_WEB_BASE_URL"] = url
-        yield url
 
 
 def sb_get(sandbox: SandboxHandle, path: str) -> requests.Response:
