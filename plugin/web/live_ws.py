@@ -47,7 +47,9 @@ def init_app(app: Flask) -> None:
     app.extensions["salescoach.live"] = CallRegistry(LiveFactory(settings, app=app),
                                                          grace_s=grace)
     sock.init_app(app)
-    if settings.env != "test" and app.config.get("LIVE_WARM_UP", True):
+    # Only the serving process (plugin.wsgi) warms the models; CLI commands and workers that
+    # build the app for its context load them lazily, if at all.
+    if settings.env != "test" and app.config.get("LIVE_WARM_UP", False):
         engines.warm_up_in_background(settings)
 
 
