@@ -11,7 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from plugin.devservers.assemblyai import AssemblyAIDevServer, ScriptBackend, load_script
+from plugin.devservers.assemblyai import (
+    AssemblyAIDevServer,
+    ScriptBackend,
+    ScriptTurn,
+    load_script,
+)
 from plugin.providers.errors import ProviderInputError, ProviderUnavailable
 from plugin.providers.stt import TranscriptEvent
 from plugin.settings import load_settings
@@ -76,9 +81,26 @@ def test_mono_recording_uses_speaker_labels_and_first_speaker_is_the_rep(
 
     turns = stt.transcribe_file(mono)
 
-    assert turns[0].speaker == "rep"
-    assert turns[-1].speaker == "customer"
-    assert "price" in turns[-1].text.lower()
+    # Which words the devserver's pitch heuristic gives to which voice is its own business
+    # (tested in test_demo_calls); here: labels arrive through the SDK and map to our speakers.
+    assert turns[0].speaker == "rep" and {t.speaker for t in turns} <= {"rep", "customer"}
+    assert "price" in " ".join(t.text for t in turns).lower()
+
+
+def test_speaker_labels_map_first_speaker_to_rep_and_the_other_to_customer(
+        tmp_path: Path, rep_wav: Path) -> None:
+    # given a server whose diarization labels the customer "A" and the rep "B" by first turn
+    script = [ScriptTurn("customer", CUSTOMER_TEXT, 0, 3000),
+              ScriptTurn("rep", REP_TEXT, 3600, 7000),
+              ScriptTurn("customer", "Can you send me the numbers?", 7600, 9000)]
+    with AssemblyAIDevServer(api_key=KEY, backend=ScriptBackend(script)) as srv:
+        settings = load_settings({"instance_path": tmp_path, "assemblyai_api_key": KEY,
+                                  "assemblyai_base_url": srv.base_url,
+                                  "assemblyai_streaming_host": srv.streaming_host})
+        turns = get_stt(settings).transcribe_file(rep_wav)
+    # then the first voice heard is the rep, whatever its label, and the other the customer
+    assert [t.speaker for t in turns] == ["rep", "customer", "rep"]
+    assert "price" in turns[0].text.lower() and "numbers" in turns[2].text.lower()
 
 
 def test_stream_gives_partials_then_a_formatted_final_with_words(
