@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from typing import Any
 
@@ -76,7 +77,34 @@ def _pump(ws: Any, conn: Connection) -> None:
         conn.on_closed()
 
 
+class _SerialSocket:
+    """The socket under a simple-websocket connection, writing one whole frame at a time.
+
+    simple-websocket writes from two threads without a lock (our sender thread's messages,
+    its own thread's pings and pongs) and with ``socket.send``, which may write part of a
+    buffer; interleaved bytes corrupt the stream ("Invalid frame header" in the browser).
+    """
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self._lock = threading.Lock()
+
+    def send(self, data: bytes) -> int:
+        with self._lock:
+            self._sock.sendall(data)
+        return len(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+def _serialise_writes(ws: Any) -> None:
+    if not isinstance(ws.sock, _SerialSocket):
+        ws.sock = _SerialSocket(ws.sock)
+
+
 def _connection(ws: Any, source: AudioSource, **kwargs: Any) -> Connection:
+    _serialise_writes(ws)
     return Connection(source=source, send=ws.send,
                       close=lambda code, reason: ws.close(reason=code, message=reason),
                       registry=registry(), **kwargs)
