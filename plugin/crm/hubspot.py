@@ -190,12 +190,8 @@ class HubSpotAdapter(CrmAdapter):
     def customer_context(self, record_id: str, record_type: str = "") -> CustomerContext:
         record_id = self._check_id(record_id)
         kind = _record_kind(record_type)
-        key = (self.tenant_id, self.kind, record_id)
-        cached = self.cache.get(key)
-        if cached is not None:
-            return cached
-        ctx = self._read_context(record_id, kind)
-        self.cache.put(key, ctx)
+        ctx: CustomerContext = self.cache.get_or_compute(
+            (self.tenant_id, self.kind, record_id), lambda: self._read_context(record_id, kind))
         return ctx
 
     def _get(self, api: str, record_id: str, props: list[str], assoc: list[str]) -> Any:

@@ -143,12 +143,8 @@ class SalesforceAdapter(CrmAdapter):
             raise ProviderInputError(f"cannot read context for a Salesforce {rtype or 'record'} "
                                      f"({record_id}); use a Contact, Lead, Account or "
                                      "Opportunity")
-        key = (self.tenant_id, self.kind, record_id)
-        cached = self.cache.get(key)
-        if cached is not None:
-            return cached
-        ctx = self._read_context(record_id, rtype)
-        self.cache.put(key, ctx)
+        ctx: CustomerContext = self.cache.get_or_compute(
+            (self.tenant_id, self.kind, record_id), lambda: self._read_context(record_id, rtype))
         return ctx
 
     def _one(self, soql: str, rtype: str, record_id: str) -> dict[str, Any]:
