@@ -44,11 +44,12 @@ install: $(VENV)/.installed  ## create .venv and install the product
 
 install-dev: $(VENV)/.installed-dev
 
-install-browser:  ## Debian Chromium, espeak-ng and sox for browser and audio tests
-	@command -v chromium >/dev/null && command -v espeak-ng >/dev/null && command -v sox >/dev/null || \
+install-browser:  ## Debian Chromium, espeak-ng and sox (with MP3) for browser and audio tests
+	@command -v chromium >/dev/null && command -v espeak-ng >/dev/null && \
+	  sox -h 2>/dev/null | grep -qw mp3 || \
 	  { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	    $$SUDO apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium espeak-ng sox >/dev/null; }
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium espeak-ng sox libsox-fmt-mp3 >/dev/null; }
 
 install-npm:  ## npm packages of the CRM widgets
 	@for d in crm_widgets/salesforce crm_widgets/hubspot; do \
