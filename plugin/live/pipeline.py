@@ -1,8 +1,10 @@
 """The per-call live pipeline: audio frames → per-channel STT → turns → coach → events.
 
 One ``LiveCall`` per call. Audio of each channel (channel = speaker) is decoded on a
-process-wide bounded thread pool sized to the cores, one drain job per channel at a time, so
-decoding never blocks any socket loop and a busy call cannot starve the others. Final
+process-wide bounded thread pool, one drain job per channel at a time, so decoding never
+blocks any socket loop and a busy call cannot starve the others. The pool is larger than the
+core count because a drain may wait for the speech engine (a local final queued behind
+others, a network round trip), and meanwhile other channels' audio must keep moving. Final
 transcript events become numbered turns, go to ``CoachSession.on_turn`` at once, are stored
 with their nudges in one transaction, then pushed to every attached listener. ``on_tick`` runs
 every 500 ms of call time with who is speaking (voice activity + partials) for the
@@ -45,11 +47,11 @@ _deep_pool: ThreadPoolExecutor | None = None
 
 
 def stt_pool() -> ThreadPoolExecutor:
-    """The bounded pool every call's STT work runs on (one thread per core)."""
+    """The bounded pool every call's STT work runs on (see the module docstring)."""
     global _stt_pool
     with _pool_lock:
         if _stt_pool is None:
-            _stt_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2,
+            _stt_pool = ThreadPoolExecutor(max_workers=max(16, 8 * (os.cpu_count() or 2)),
                                            thread_name_prefix="live-stt")
         return _stt_pool
 

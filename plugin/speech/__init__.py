@@ -37,7 +37,12 @@ def get_stt(settings: Settings) -> SpeechToText:
         from .assemblyai import AssemblyAiStt
 
         return AssemblyAiStt.from_settings(settings)
+    import os
+
     from .engine import WhisperEngine
     from .local import LocalWhisperStt
 
-    return LocalWhisperStt(WhisperEngine.shared(settings.whisper_model, settings.stt_threads))
+    decoders = settings.stt_live_decoders or os.cpu_count() or 1
+    return LocalWhisperStt(
+        WhisperEngine.shared(settings.whisper_model, settings.stt_threads),
+        live_engine=WhisperEngine.shared(settings.whisper_model, 1, workers=decoders))

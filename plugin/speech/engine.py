@@ -7,9 +7,11 @@ Two ways in:
   model (encode → greedy generate → optional word alignment). Used for live streams, where
   the fixed 30 s window of ``transcribe`` would cost ~4× more time than the speech itself.
 
-Access to the model is serialised by a lock. Batch transcription takes the lock once per
-Whisper window, so a live final decode never waits behind a whole recording; live partial
-decodes only run when the lock is free (``blocking=False``), so finals always win.
+An engine has ``workers`` model replicas (CTranslate2 ``inter_threads``), each running on
+``threads`` cores; ``slots`` (one per replica) bounds how many calls run at once. Batch
+transcription takes a slot once per Whisper window, so a live decode never waits behind a
+whole recording. ``decode_batch`` decodes several utterances in one model call (much cheaper
+per utterance than one by one); ``plugin.speech.scheduler`` uses it to batch live finals.
 """
 
 from __future__ import annotations
@@ -80,28 +82,42 @@ class SegmentDecode:
 class WhisperEngine:
     """A lazily loaded ``faster_whisper.WhisperModel`` plus the lock that guards it."""
 
-    _shared: dict[tuple[str, int], WhisperEngine] = {}
+    _shared: dict[tuple[str, int, int], WhisperEngine] = {}
     _shared_lock = threading.Lock()
 
-    def __init__(self, model: str = "", threads: int = 2, language: str = "en") -> None:
+    def __init__(self, model: str = "", threads: int = 2, language: str = "en",
+                 workers: int = 1) -> None:
         self.model_ref = resolve_model(model)
         self.threads = threads
+        self.workers = max(1, workers)
         self.language = language
         self._model: Any = None
         self._tokenizer: Any = None
         self._load_lock = threading.Lock()
         self._warm = False
-        self.lock = threading.Lock()
+        self.slots = threading.BoundedSemaphore(self.workers)
+        self._scheduler: Any = None
 
     @classmethod
-    def shared(cls, model: str = "", threads: int = 2) -> WhisperEngine:
-        """One engine per (model, threads) per process."""
-        key = (resolve_model(model), threads)
+    def shared(cls, model: str = "", threads: int = 2, workers: int = 1) -> WhisperEngine:
+        """One engine per (model, threads, workers) per process."""
+        key = (resolve_model(model), threads, max(1, workers))
         with cls._shared_lock:
             engine = cls._shared.get(key)
             if engine is None:
-                engine = cls._shared[key] = cls(model, threads)
+                engine = cls._shared[key] = cls(model, threads, workers=workers)
             return engine
+
+    @property
+    def scheduler(self) -> Any:
+        """The engine's live decode scheduler (``plugin.speech.scheduler``), made on first use."""
+        if self._scheduler is None:
+            with self._load_lock:
+                if self._scheduler is None:
+                    from .scheduler import DecodeScheduler
+
+                    self._scheduler = DecodeScheduler(self)
+        return self._scheduler
 
     # Loading ----------------------------------------------------------------------------
     @property
@@ -120,7 +136,7 @@ class WhisperEngine:
         try:
             model = WhisperModel(
                 self.model_ref, device="cpu", compute_type="int8", cpu_threads=self.threads,
-                local_files_only=True,
+                num_workers=self.workers, local_files_only=True,
             )
         except Exception as exc:  # missing folder, not in the local cache, corrupt weights
             raise ProviderUnavailable(
@@ -153,7 +169,7 @@ class WhisperEngine:
         """Words of one channel (VAD-filtered, with timestamps in ms from the channel start)."""
         model = self.model
         duration = max(len(audio) / SAMPLE_RATE, 1e-6)
-        with self.lock:
+        with self.slots:
             segments, _info = model.transcribe(
                 audio, language=self._language_arg(), beam_size=beam_size,
                 word_timestamps=True, vad_filter=True,
@@ -163,7 +179,7 @@ class WhisperEngine:
         words: list[Word] = []
         iterator = iter(segments)
         while True:
-            with self.lock:  # one Whisper window at a time, so live decodes can interleave
+            with self.slots:  # one Whisper window per slot hold, so live decodes interleave
                 segment = next(iterator, None)
             if segment is None:
                 break
@@ -178,64 +194,84 @@ class WhisperEngine:
         self, audio: np.ndarray, *, words: bool = True, context_s: float | None = None,
         blocking: bool = True, prompt: str = "",
     ) -> SegmentDecode | None:
-        """Decode one utterance (≤ 30 s) greedily. ``None`` if ``blocking`` is False and busy.
+        """Decode one utterance (≤ 30 s) greedily. ``None`` if ``blocking`` is False and every
+        slot is busy. ``context_s``: see ``decode_batch``."""
+        if not blocking and not self.slots.acquire(blocking=False):
+            return None
+        try:
+            if blocking:
+                return self.decode_batch([audio], words=words, context_s=context_s,
+                                         prompt=prompt)[0]
+            return self._decode_batch([audio], words=words, context_s=context_s,
+                                      prompt=prompt)[0]
+        finally:
+            if not blocking:
+                self.slots.release()
 
-        ``context_s``: pad the encoder input to the speech plus this many seconds instead of
-        the full 30 s window. Much faster (the encoder is most of the cost), slightly less
-        accurate; good for interim results.
+    def decode_batch(
+        self, audios: list[np.ndarray], *, words: bool = True, context_s: float | None = None,
+        prompt: str = "",
+    ) -> list[SegmentDecode]:
+        """Decode several utterances (each ≤ 30 s) in one model call, greedily.
+
+        ``context_s``: pad the encoder input to the longest speech plus this many seconds
+        instead of the full 30 s window. Much faster (the encoder is most of the cost),
+        slightly less accurate; good for live use. Features are computed before a slot is
+        taken, so that work overlaps someone else's decode.
         """
+        if not audios:
+            return []
+        self.model  # noqa: B018 - load outside the slot
+        self.slots.acquire()
+        try:
+            return self._decode_batch(audios, words=words, context_s=context_s, prompt=prompt)
+        finally:
+            self.slots.release()
+
+    def _decode_batch(
+        self, audios: list[np.ndarray], *, words: bool, context_s: float | None, prompt: str,
+    ) -> list[SegmentDecode]:
         import ctranslate2
 
         model = self.model
         tokenizer = self._tokenizer
-        audio = audio[: MAX_FRAMES * SAMPLE_RATE // FRAMES_PER_SECOND]
-        # A non-blocking caller checks the lock first, so a busy engine costs it nothing;
-        # a blocking caller computes features first, while someone else holds the model.
-        if not blocking and not self.lock.acquire(blocking=False):
-            return None
-        try:
-            features = model.feature_extractor(audio)
-        except BaseException:
-            if not blocking:
-                self.lock.release()
-            raise
-        content_frames = min(features.shape[-1], MAX_FRAMES)
+        limit = MAX_FRAMES * SAMPLE_RATE // FRAMES_PER_SECOND
+        audios = [a[:limit] for a in audios]
+        feats = [model.feature_extractor(a) for a in audios]
+        content = [min(f.shape[-1], MAX_FRAMES) for f in feats]
         if context_s is None:
             n_frames = MAX_FRAMES
         else:
-            n_frames = min(MAX_FRAMES, content_frames + int(context_s * FRAMES_PER_SECOND))
-        features = _pad_or_trim(features, n_frames)
-        if blocking:
-            self.lock.acquire()
+            n_frames = min(MAX_FRAMES, max(content) + int(context_s * FRAMES_PER_SECOND))
+        batch = np.ascontiguousarray(np.stack([_pad_or_trim(f, n_frames) for f in feats]))
         started = time.perf_counter()
-        try:
-            encoder_output = model.model.encode(
-                ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None])),
-                to_cpu=False,
-            )
-            previous = tokenizer.encode(" " + prompt.strip()) if prompt.strip() else []
-            prompt_tokens = model.get_prompt(tokenizer, previous, without_timestamps=True)
-            # ~3 tokens a second is normal speech; a cap of 8/s + 10 stops repetition loops.
-            max_tokens = int(len(audio) / SAMPLE_RATE * 8) + 10
-            result = model.model.generate(
-                encoder_output, [prompt_tokens], beam_size=1,
-                max_length=min(model.max_length, len(prompt_tokens) + max_tokens),
-                suppress_blank=True, suppress_tokens=[-1], return_scores=True,
-                return_no_speech_prob=True,
-            )[0]
-            tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
-            text = tokenizer.decode(tokens).strip()
-            word_list: tuple[Word, ...] = ()
-            if words and tokens:
-                aligned = model.find_alignment(tokenizer, [tokens], encoder_output, content_frames)
-                word_list = _words_from_alignment(aligned[0] if aligned else [], len(audio))
-        finally:
-            self.lock.release()
-        score = float(result.scores[0]) if result.scores else 0.0
-        return SegmentDecode(
-            text=text, words=word_list, no_speech_prob=float(result.no_speech_prob),
-            avg_logprob=score, seconds=time.perf_counter() - started,
+        encoder_output = model.model.encode(ctranslate2.StorageView.from_array(batch),
+                                            to_cpu=False)
+        previous = tokenizer.encode(" " + prompt.strip()) if prompt.strip() else []
+        prompt_tokens = model.get_prompt(tokenizer, previous, without_timestamps=True)
+        # ~3 tokens a second is normal speech; a cap of 8/s + 10 stops repetition loops.
+        caps = [int(len(a) / SAMPLE_RATE * 8) + 10 for a in audios]
+        results = model.model.generate(
+            encoder_output, [prompt_tokens] * len(audios), beam_size=1,
+            max_length=min(model.max_length, len(prompt_tokens) + max(caps)),
+            suppress_blank=True, suppress_tokens=[-1], return_scores=True,
+            return_no_speech_prob=True,
         )
+        tokens = [[t for t in r.sequences_ids[0] if t < tokenizer.eot][:cap]
+                  for r, cap in zip(results, caps, strict=True)]
+        word_lists: list[tuple[Word, ...]] = [() for _ in audios]
+        if words and any(tokens):
+            aligned = model.find_alignment(tokenizer, tokens, encoder_output, content)
+            word_lists = [_words_from_alignment(a, len(audio)) if t else ()
+                          for a, t, audio in zip(aligned, tokens, audios, strict=True)]
+        seconds = time.perf_counter() - started
+        out = []
+        for r, toks, wl in zip(results, tokens, word_lists, strict=True):
+            out.append(SegmentDecode(
+                text=tokenizer.decode(toks).strip(), words=wl,
+                no_speech_prob=float(r.no_speech_prob),
+                avg_logprob=float(r.scores[0]) if r.scores else 0.0, seconds=seconds))
+        return out
 
     def _language_arg(self) -> str | None:
         return self.language if self.model.model.is_multilingual else "en"

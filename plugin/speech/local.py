@@ -24,8 +24,11 @@ class LocalWhisperStt(SpeechToText):
 
     def __init__(self, engine: WhisperEngine | None = None, *, tuning: StreamTuning | None = None,
                  mono_gap_ms: int = MONO_GAP_MS, beam_size: int = 5,
-                 pitch_speakers: bool = True) -> None:
+                 pitch_speakers: bool = True, live_engine: WhisperEngine | None = None) -> None:
         self.engine = engine or WhisperEngine.shared()
+        # Live streams: many short decodes from many channels, best on single-threaded
+        # replicas with batching (plugin.speech.scheduler); recordings: one multi-threaded.
+        self.live_engine = live_engine or self.engine
         self.tuning = tuning or StreamTuning()
         self.mono_gap_ms = mono_gap_ms
         self.beam_size = beam_size
@@ -57,6 +60,6 @@ class LocalWhisperStt(SpeechToText):
 
     def open_stream(self, sample_rate: int = 16000) -> LocalWhisperStream:
         """A live stream; the first one in a process loads and warms the model (~1–2 s)."""
-        stream = LocalWhisperStream(self.engine, sample_rate, self.tuning)
-        self.engine.ensure_ready()
+        stream = LocalWhisperStream(self.live_engine, sample_rate, self.tuning)
+        self.live_engine.ensure_ready()
         return stream

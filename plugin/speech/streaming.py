@@ -7,8 +7,8 @@ WebRTC VAD (plus an energy floor, so digital silence and hiss never open a segme
   keeps ``preroll_ms`` of audio from before the trigger so the first syllable is not lost.
 - While it is open, every ``partial_interval_ms`` of new audio the open segment is decoded
   again with a short encoder context (fast, slightly less accurate) → a ``partial`` event.
-  Partials are skipped when the engine is busy, or once trailing silence suggests the turn
-  is ending, so they never delay a final.
+  Partials are skipped when the decoders are busy (``plugin.speech.scheduler``), or once
+  trailing silence suggests the turn is ending, so they never delay a final.
 - After ``end_silence_ms`` of non-speech the segment closes and is decoded once more (wider
   encoder context, word alignment) → a ``final`` event, ms times relative to the stream
   start. That decode is started speculatively once ``tail_ms`` of silence has passed (the
@@ -180,9 +180,8 @@ class LocalWhisperStream(SttStream):
     def _partial(self) -> TranscriptEvent | None:
         assert self._segment is not None
         audio = np.concatenate(self._segment)
-        result = self.engine.decode(audio, words=False, context_s=self.tuning.partial_context_s,
-                                    blocking=False)
-        if result is None:  # engine busy: try again on the next frame
+        result = self.engine.scheduler.try_partial(audio, self.tuning.partial_context_s)
+        if result is None:  # decoders busy: try again on the next frame
             return None
         self._frames_since_partial = 0
         if not result.is_speech or result.text == self._last_partial:
@@ -225,9 +224,8 @@ class LocalWhisperStream(SttStream):
         return TranscriptEvent("final", result.text, start_ms, end_ms, ())
 
     def _decode_final(self, frames: list[np.ndarray]) -> SegmentDecode:
-        result = self.engine.decode(np.concatenate(frames), words=True,
-                                    context_s=self.tuning.final_context_s, blocking=True)
-        assert result is not None
+        result = self.engine.scheduler.decode_final(np.concatenate(frames),
+                                                    self.tuning.final_context_s)
         self.final_decode_seconds.append(result.seconds)
         return result
 
