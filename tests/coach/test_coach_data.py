@@ -13,12 +13,13 @@ from plugin.coach import Playbook, analyse_utterance
 from plugin.coach.playbook import OBJECTION_TYPES
 from plugin.nlp.embeddings import Embedder
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "moments.jsonl"
+DATA = Path(__file__).resolve().parents[1] / "data" / "moments.jsonl"  # held-out test set
+TRAIN = Path(__file__).resolve().parents[2] / "plugin" / "coach" / "data" / "moments_train.jsonl"
 KINDS = {"competitor", "buying_signal", "next_step", "risky", "negative"}
 
 
-def _rows() -> list[dict]:
-    return [json.loads(x) for x in DATA.read_text().splitlines() if x.strip()]
+def _rows(path: Path = DATA) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
 
 
 def _norm(t: str) -> str:
@@ -71,3 +72,40 @@ def test_objection_detection_quality_on_the_labelled_set(pb: Playbook,
     # regression floor well under the measured figure (bench/quality.py reports it)
     assert float(np.mean(f1)) >= 0.78
     assert all(p is None for r, p in zip(rows, preds, strict=True) if r["speaker"] == "rep")
+
+
+def test_training_corpus_is_valid_and_covers_every_class() -> None:
+    rows = _rows(TRAIN)
+    assert len(rows) >= 500
+    assert len({r["id"] for r in rows}) == len(rows)
+    for r in rows:
+        assert r["speaker"] in ("rep", "customer")
+        assert r["objection"] in (None, *OBJECTION_TYPES)
+        assert set(r["moments"]) <= KINDS
+        assert not (r["speaker"] == "rep" and r["objection"])
+    for t in OBJECTION_TYPES:
+        assert sum(r["objection"] == t for r in rows) >= 40, t
+    customer_none = [r for r in rows if r["speaker"] == "customer" and not r["objection"]]
+    assert sum(not r["moments"] for r in customer_none) >= 100  # look-alikes that aren't
+    assert sum("buying_signal" in r["moments"] for r in rows) >= 40
+    assert sum("next_step" in r["moments"] for r in rows) >= 20
+
+
+def test_training_corpus_is_kept_apart_from_the_test_set(embedder: Embedder) -> None:
+    """The head is trained on plugin/coach/data; tests/data is only ever evaluated on. No
+    test utterance may appear in the training corpus, nor a near-copy of one (cosine 0.95+
+    with the bundled MiniLM: a reworded duplicate)."""
+    train, test = _rows(TRAIN), _rows(DATA)
+    assert not {_norm(r["text"]) for r in train} & {_norm(r["text"]) for r in test}
+    sims = embedder.encode([r["text"] for r in train]) @ embedder.encode(
+        [r["text"] for r in test]).T
+    worst = float(sims.max())
+    assert worst < 0.95, worst
+
+
+def test_training_corpus_ships_as_package_data() -> None:
+    import tomllib
+
+    cfg = tomllib.loads((TRAIN.parents[3] / "pyproject.toml").read_text())
+    data = cfg["tool"]["setuptools"]["package-data"]
+    assert "data/*.jsonl" in data.get("plugin.coach", [])
