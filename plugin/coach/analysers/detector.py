@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from plugin.coach.analysers.head import BUYING, NEXT, HeadWeights, head_for
 from plugin.coach.analysers.mentions import mask_competitors
 from plugin.coach.playbook import Playbook
 from plugin.coach.text import any_match, clip_words, normalise, pattern, sentences
@@ -63,6 +64,7 @@ class Prototypes:
             groups[f"checklist:{item.id}"] = list(item.examples)
         self.labels: list[str] = []
         texts: list[str] = []
+        self.texts = texts
         for label, examples in groups.items():
             for ex in examples:
                 self.labels.append(label)
@@ -130,16 +132,25 @@ def _rule_objections(pb: Playbook, t: str) -> dict[str, str]:
 class Detector:
     """Rules always; embeddings when an embedder is given."""
 
-    def __init__(self, pb: Playbook, embedder: Embedder | None) -> None:
+    def __init__(self, pb: Playbook, embedder: Embedder | None, *,
+                 head: HeadWeights | None | bool = True) -> None:
+        """``head``: True uses the trained head for ``pb`` (cached), a HeadWeights uses
+        those (cross-validation), False/None keeps the prototype competition."""
         self.pb = pb
         self.embedder = embedder
         self.protos = prototypes_for(pb, embedder) if embedder is not None else None
+        self.head: HeadWeights | None = None
+        if isinstance(head, HeadWeights):
+            self.head = head
+        elif head and embedder is not None and self.protos is not None:
+            self.head = head_for(pb, embedder, self.protos)
 
     def detect(self, text: str, speaker: str, *, want_ack: bool = True) -> Detection:
         pb, th = self.pb, self.pb.thresholds
         t = normalise(text)
         d = Detection()
         sims: np.ndarray | None = None
+        vecs: np.ndarray | None = None
         us: list[str] = []
         if self.protos is not None and self.embedder is not None and t:
             us = units(mask_competitors(t, pb), MAX_UNITS if speaker == "customer" else REP_UNITS)
@@ -149,12 +160,16 @@ class Detector:
             d.vector = mean / max(float(np.linalg.norm(mean)), 1e-9)
         p = self.protos
 
+        head_ns = 0.0
         if speaker == "customer":
-            self._objection(d, t, sims)
             rule_bs = any_match(pb.buying_signals.keywords, t)
             emb_bs = 0.0
-            if sims is not None and p is not None:
-                emb_bs = self._moment(sims, "buying_signal", ("none", "next_step"))
+            if self.head is not None and sims is not None and vecs is not None:
+                emb_bs, head_ns = self._classify(d, t, us, vecs, sims)
+            else:
+                self._objection(d, t, sims)
+                if sims is not None and p is not None:
+                    emb_bs = self._moment(sims, "buying_signal", ("none", "next_step"))
             if d.objection is None or rule_bs:
                 if rule_bs:
                     d.buying_signal, d.buying_source = max(0.9, emb_bs), "rule"
@@ -164,7 +179,9 @@ class Detector:
         rule_ns = any_match(pb.next_steps.keywords, t)
         if rule_ns:
             d.next_step, d.next_step_source = 0.9, "rule"
-        elif sims is not None and p is not None:
+        elif head_ns:
+            d.next_step, d.next_step_source = head_ns, "embedding"
+        elif sims is not None and p is not None and (speaker == "rep" or self.head is None):
             emb_ns = self._moment(sims, "next_step", ("none", "buying_signal", "ack"))
             if emb_ns:
                 d.next_step, d.next_step_source = emb_ns, "embedding"
@@ -184,6 +201,36 @@ class Detector:
                 if float(best.max()) >= th.checklist_similarity:
                     d.checklist[item.id] = "embedding"
         return d
+
+    def _classify(self, d: Detection, t: str, us: list[str], vecs: np.ndarray,
+                  sims: np.ndarray) -> tuple[float, float]:
+        """Customer turn through the trained head: per unit class probabilities; the turn's
+        objection is the most probable objection among units whose top class is one.
+        Returns the buying-signal and next-step confidences (0.0 when no unit's top class)."""
+        assert self.protos is not None and self.head is not None
+        w = self.head
+        probs = w.proba(w.inputs(vecs, us), w.features(self.pb, self.protos, vecs, sims, t))
+        top = probs.argmax(axis=1)
+        names = w.classes
+        d.objection_scores = {n: round(float(probs[:, j].max()), 4)
+                              for j, n in enumerate(names) if n in self.pb.objections}
+        best: tuple[str, float] | None = None
+        for u, j in enumerate(top):
+            name, pr = names[int(j)], float(probs[u, int(j)])
+            if name in self.pb.objections and (best is None or pr > best[1]):
+                best = (name, pr)
+        rules = _rule_objections(self.pb, t)
+        if best is not None:
+            d.objection = best[0]
+            d.objection_confidence = round(best[1], 3)
+            d.objection_source = "rule+embedding" if best[0] in rules else "embedding"
+
+        def conf(label: str) -> float:
+            j = names.index(label)
+            hits = probs[top == j, j]
+            return round(float(hits.max()), 3) if hits.size else 0.0
+
+        return conf(BUYING), conf(NEXT)
 
     def _moment(self, sims: np.ndarray, label: str, rivals: tuple[str, ...]) -> float:
         """Best top-k similarity of a unit to ``label`` that beats the rival classes and
