@@ -374,8 +374,12 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="salescoach-bench-live-"))
     stereo, timeline = build_call(BENCH_CALL, gap_ms=900, lead_ms=500, tail_ms=1500)
     script = workdir / "bench_call.json"
+    # A turn ends where its voice ends (as a real service's word times say), not where
+    # espeak's ~335 ms of trailing silence ends: the dev server endpoints from there.
     script.write_text(json.dumps({"turns": [
-        {"speaker": t.speaker, "text": t.text, "start_ms": t.start_ms, "end_ms": t.end_ms}
+        {"speaker": t.speaker, "text": t.text, "start_ms": t.start_ms,
+         "end_ms": last_voice_ms(stereo[:, 0 if t.speaker == "rep" else 1], t.start_ms,
+                                 t.end_ms)}
         for t in timeline]}))
     env, token = prepare(workdir)
     out: dict[str, Any] = {"bench": "live", "quick": args.quick,

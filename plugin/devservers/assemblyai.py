@@ -410,7 +410,7 @@ class AssemblyAIDevServer:
         self._http.daemon_threads = True
         self._ws: Server = serve(self._ws_session, host, ws_port,
                                  process_request=self._ws_process_request,
-                                 max_size=2**22)
+                                 max_size=2**22, compression=None)
         self._threads: list[threading.Thread] = []
         self.sessions_opened = 0
 

@@ -95,6 +95,7 @@ class _Channel:
     stream: SttStream
     pending: deque[bytes] = field(default_factory=deque)
     running: bool = False
+    wake: bool = False  # the stream has events waiting (see SttStream.on_ready)
     samples: int = 0
     last_voice_ms: int = -10_000
     last_partial_ms: int = -10_000
@@ -145,6 +146,8 @@ class LiveCall:
         self.stats = CallStats()
         self.on_end: list[Callable[[LiveCall], None]] = []
         self.started_monotonic = time.monotonic()
+        for ch in self._channels:  # a network STT's final is handled when it arrives
+            ch.stream.on_ready = lambda ch=ch: self._kick(ch)
 
     # Listeners ---------------------------------------------------------------------------
     def attach(self, listener: Listener, replay: Callable[[], None] | None = None) -> None:
@@ -188,22 +191,34 @@ class LiveCall:
             ch.running = True
         stt_pool().submit(self._drain, ch)
 
+    def _kick(self, ch: _Channel) -> None:
+        """Collect a stream's waiting events now (a drain with no new audio)."""
+        if self.ending:
+            return
+        with ch.lock:
+            ch.wake = True
+            if ch.running:
+                return
+            ch.running = True
+        stt_pool().submit(self._drain, ch)
+
     def _drain(self, ch: _Channel) -> None:
         """Decode what this channel has queued, then yield the thread: if more audio came
         meanwhile, the channel goes to the back of the pool's queue (round robin), so one
         busy channel can never starve the others."""
         with ch.lock:
-            if not ch.pending:
+            if not ch.pending and not ch.wake:
                 ch.running = False
                 ch.idle.notify_all()
                 return
             data = b"".join(ch.pending)
             ch.pending.clear()
+            ch.wake = False
         try:
             self._decode(ch, data)
         finally:
             with ch.lock:
-                if ch.pending:
+                if ch.pending or ch.wake:
                     stt_pool().submit(self._drain, ch)
                 else:
                     ch.running = False
@@ -221,7 +236,7 @@ class LiveCall:
             events = []
         ch.samples += len(data) // 2
         now_ms = self.offset_ms + ch.samples * 1000 // SAMPLE_RATE
-        if rms_dbfs(data[-SAMPLE_RATE // 5:]) > VOICE_DBFS:  # last ~100 ms
+        if data and rms_dbfs(data[-SAMPLE_RATE // 5:]) > VOICE_DBFS:  # last ~100 ms
             ch.last_voice_ms = now_ms
         try:
             with self._lock:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -31,6 +32,11 @@ class TranscriptEvent:
 
 class SttStream(ABC):
     """One mono PCM16 stream (one speaker channel). Not thread-safe: one feeder at a time."""
+
+    #: Set by the consumer: called (from any thread) when a stream whose results arrive
+    #: on their own (a network service) has events waiting, so they can be collected with
+    #: ``push(b"")`` at once instead of with the next audio.
+    on_ready: Callable[[], None] | None = None
 
     @abstractmethod
     def push(self, pcm16: bytes) -> list[TranscriptEvent]:

@@ -12,12 +12,13 @@ Errors become ``plugin.providers.errors``: 400/401/403/404 and failed transcript
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import assemblyai as aai
 import httpx
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from plugin.settings import Settings
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 CHUNK_MS = 50  # the v3 API takes 50–1000 ms of audio per message
 # Streaming close codes / errors that a retry cannot fix (bad key, bad request, no funds…).
@@ -153,8 +155,45 @@ class AssemblyAiStt(SpeechToText):
         return AssemblyAiStream(self, sample_rate)
 
 
+class _StreamLoop:
+    """One asyncio loop thread per process that runs every live AssemblyAI session.
+
+    The SDK's threaded client costs a websocket plus a read and a write thread per session
+    (two sessions per call); its asyncio client on one shared loop costs a few tasks. With
+    hundreds of calls that is the difference between a thousand threads fighting for the
+    GIL and one thread doing the network I/O.
+    """
+
+    _instance: _StreamLoop | None = None
+    _lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True,
+                                       name="assemblyai-streams")
+        self.thread.start()
+
+    @classmethod
+    def get(cls) -> _StreamLoop:
+        with cls._lock:
+            if cls._instance is None:
+                cls._instance = cls()
+            return cls._instance
+
+    def run(self, coro: Coroutine[Any, Any, _T], timeout: float | None) -> _T:
+        """Run ``coro`` on the loop and wait for its result (from any other thread)."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Start ``coro`` on the loop without waiting (in call order)."""
+        asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+
 class AssemblyAiStream(SttStream):
-    """One Universal-Streaming v3 session (one channel) through the SDK's threaded client."""
+    """One Universal-Streaming v3 session (one channel) through the SDK's asyncio client,
+    on the process-wide ``_StreamLoop``."""
+
+    CONNECT_TIMEOUT_S = 30.0
 
     def __init__(self, provider: AssemblyAiStt, sample_rate: int = 16000) -> None:
         if not 8000 <= sample_rate <= 48000:
@@ -170,21 +209,29 @@ class AssemblyAiStream(SttStream):
         self._lock = threading.Lock()
         self._finished = False
         self.session_id = ""
+        self._loop = _StreamLoop.get()
         options = aai_stream.RealTimeTranscriberOptions(
             api_key=provider.api_key, api_host=provider.streaming_host)
-        self._client = aai_stream.RealTimeTranscriber(options)
-        self._client.on(aai_stream.RealTimeEvents.Begin, self._on_begin)
-        self._client.on(aai_stream.RealTimeEvents.Turn, self._on_turn)
-        self._client.on(aai_stream.RealTimeEvents.Error, self._on_error)
         params = aai_stream.RealTimeParameters(
             sample_rate=sample_rate, encoding=aai_stream.Encoding.pcm_s16le,
             format_turns=provider.format_turns, speaker_labels_revision_interval_ms=None,
             speech_model=(aai_stream.SpeechModel(provider.speech_model)
                           if provider.speech_model else None))
-        self._client.connect(params)  # failures arrive through _on_error, not as exceptions
+        self._client: aai_stream.AsyncRealTimeTranscriber = self._loop.run(
+            self._connect(options, params), timeout=self.CONNECT_TIMEOUT_S)
         self._raise_if_failed()
 
-    # SDK callbacks (read thread) -------------------------------------------------------------
+    async def _connect(self, options: aai_stream.RealTimeTranscriberOptions,
+                       params: aai_stream.RealTimeParameters
+                       ) -> aai_stream.AsyncRealTimeTranscriber:
+        client = aai_stream.AsyncRealTimeTranscriber(options)
+        client.on(aai_stream.RealTimeEvents.Begin, self._on_begin)
+        client.on(aai_stream.RealTimeEvents.Turn, self._on_turn)
+        client.on(aai_stream.RealTimeEvents.Error, self._on_error)
+        await client.connect(params)  # failures arrive through _on_error, not as exceptions
+        return client
+
+    # SDK callbacks (on the loop thread) ----------------------------------------------------
     def _on_begin(self, _client: Any, event: aai_stream.BeginEvent) -> None:
         self.session_id = event.id
 
@@ -213,6 +260,7 @@ class AssemblyAiStream(SttStream):
             if not event.end_of_turn:
                 if text:
                     self._events.put(TranscriptEvent("partial", text, start_ms, end_ms, words))
+                    self._notify()
                 return
             final = TranscriptEvent("final", text, start_ms, end_ms, words)
             if self.format_turns and not event.turn_is_formatted:
@@ -222,6 +270,15 @@ class AssemblyAiStream(SttStream):
             self._emitted_final.add(order)
             if text:
                 self._events.put(final)
+                self._notify()
+
+    def _notify(self) -> None:
+        callback = self.on_ready
+        if callback is not None:
+            try:
+                callback()
+            except Exception:  # noqa: BLE001 - the events are still collected on the next push
+                log.exception("on_ready callback failed")
 
     # SttStream ------------------------------------------------------------------------------
     def push(self, pcm16: bytes) -> list[TranscriptEvent]:
@@ -234,7 +291,7 @@ class AssemblyAiStream(SttStream):
         while len(self._buffer) >= self._chunk_bytes:
             whole = min(len(self._buffer), self._chunk_bytes * 4) // self._chunk_bytes
             n = whole * self._chunk_bytes
-            self._client.stream(bytes(self._buffer[:n]))
+            self._loop.spawn(self._client.stream(bytes(self._buffer[:n])))
             del self._buffer[:n]
         return self._drain()
 
@@ -242,9 +299,10 @@ class AssemblyAiStream(SttStream):
         """Ask the service to end the current turn now; its final arrives in a later call."""
         self._raise_if_failed()
         if self._buffer:
-            self._client.stream(bytes(self._buffer).ljust(self._chunk_bytes, b"\x00"))
+            self._loop.spawn(self._client.stream(
+                bytes(self._buffer).ljust(self._chunk_bytes, b"\x00")))
             self._buffer.clear()
-        self._client.force_endpoint()
+        self._loop.spawn(self._client.force_endpoint())
         return self._drain()
 
     def finish(self) -> list[TranscriptEvent]:
@@ -253,9 +311,11 @@ class AssemblyAiStream(SttStream):
         self._finished = True
         if self._buffer and self._error is None:
             tail = bytes(self._buffer).ljust(self._chunk_bytes, b"\x00")  # min. chunk length
-            self._client.stream(tail)
+            self._loop.spawn(self._client.stream(tail))
             self._buffer.clear()
-        self._client.disconnect(terminate=True)  # waits for the final Turn and Termination
+        # Waits for the final Turn and Termination (the SDK bounds that by its
+        # terminate_timeout); our bound only guards against a wedged loop.
+        self._loop.run(self._client.disconnect(terminate=True), timeout=120)
         with self._lock:  # a turn whose formatted copy never came: use the raw one
             for order in sorted(self._held):
                 held = self._held[order]
@@ -280,5 +340,5 @@ class AssemblyAiStream(SttStream):
         if err is not None:
             if not self._finished:
                 self._finished = True
-                self._client.disconnect()
+                self._loop.spawn(self._client.disconnect())
             raise err
