@@ -180,7 +180,8 @@ class LiveCall:
 
     # Audio in ----------------------------------------------------------------------------
     def push(self, frame: AudioFrame) -> None:
-        """Queue audio of one channel; returns at once (decoding runs on the pool)."""
+        """Queue audio of one channel and return at once: decoding runs on the pool, or here
+        when the stream only hands audio to a network service (``inline_push``)."""
         if self.ending:
             return
         ch = self._channels[frame.channel]
@@ -189,7 +190,10 @@ class LiveCall:
             if ch.running:
                 return
             ch.running = True
-        stt_pool().submit(self._drain, ch)
+        if ch.stream.inline_push:
+            self._drain(ch, inline=True)
+        else:
+            stt_pool().submit(self._drain, ch)
 
     def _kick(self, ch: _Channel) -> None:
         """Collect a stream's waiting events now (a drain with no new audio)."""
@@ -202,27 +206,37 @@ class LiveCall:
             ch.running = True
         stt_pool().submit(self._drain, ch)
 
-    def _drain(self, ch: _Channel) -> None:
-        """Decode what this channel has queued, then yield the thread: if more audio came
-        meanwhile, the channel goes to the back of the pool's queue (round robin), so one
-        busy channel can never starve the others."""
-        with ch.lock:
-            if not ch.pending and not ch.wake:
-                ch.running = False
-                ch.idle.notify_all()
-                return
-            data = b"".join(ch.pending)
-            ch.pending.clear()
-            ch.wake = False
-        try:
-            self._decode(ch, data)
-        finally:
+    def _drain(self, ch: _Channel, inline: bool = False) -> None:
+        """Decode what this channel has queued. On the pool, then yield the thread: if more
+        audio came meanwhile, the channel goes to the back of the pool's queue (round robin),
+        so one busy channel can never starve the others. Inline, loop until nothing is left."""
+        while True:
             with ch.lock:
-                if ch.pending or ch.wake:
-                    stt_pool().submit(self._drain, ch)
-                else:
+                if not ch.pending and not ch.wake:
                     ch.running = False
                     ch.idle.notify_all()
+                    return
+                data = b"".join(ch.pending)
+                ch.pending.clear()
+                ch.wake = False
+            try:
+                self._decode(ch, data)
+            except BaseException:
+                if inline:
+                    with ch.lock:
+                        ch.running = False
+                        ch.idle.notify_all()
+                raise
+            finally:
+                if not inline:
+                    with ch.lock:
+                        if ch.pending or ch.wake:
+                            stt_pool().submit(self._drain, ch)
+                        else:
+                            ch.running = False
+                            ch.idle.notify_all()
+            if not inline:
+                return
 
     def _decode(self, ch: _Channel, data: bytes) -> None:
         """Push audio to the channel's STT stream; turn what comes out into events."""

@@ -37,6 +37,9 @@ class SttStream(ABC):
     #: on their own (a network service) has events waiting, so they can be collected with
     #: ``push(b"")`` at once instead of with the next audio.
     on_ready: Callable[[], None] | None = None
+    #: True when ``push`` never waits for recognition (it only hands audio to a network
+    #: service), so a feeder may call it straight from its socket thread.
+    inline_push: bool = False
 
     @abstractmethod
     def push(self, pcm16: bytes) -> list[TranscriptEvent]:

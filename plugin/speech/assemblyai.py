@@ -194,6 +194,7 @@ class AssemblyAiStream(SttStream):
     on the process-wide ``_StreamLoop``."""
 
     CONNECT_TIMEOUT_S = 30.0
+    inline_push = True
 
     def __init__(self, provider: AssemblyAiStt, sample_rate: int = 16000) -> None:
         if not 8000 <= sample_rate <= 48000:

@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 
@@ -48,10 +48,19 @@ def init_app(app: Flask) -> None:
     app.extensions["salescoach.live"] = CallRegistry(LiveFactory(settings, app=app),
                                                          grace_s=grace)
     sock.init_app(app)
+    app.before_request(_decline_compression)
     # Only the serving process (plugin.wsgi) warms the models; CLI commands and workers that
     # build the app for its context load them lazily, if at all.
     if settings.env != "test" and app.config.get("LIVE_WARM_UP", False):
         engines.warm_up_in_background(settings)
+
+
+def _decline_compression() -> None:
+    """Live sockets carry PCM audio, which permessage-deflate cannot shrink; inflating every
+    frame cost more CPU than the rest of the per-frame work together (profiled at 100 relay
+    calls). Without the client's offer in the handshake, no extension is negotiated."""
+    if request.path.startswith("/ws/"):
+        request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
 
 
 def _pump(ws: Any, conn: Connection) -> None:

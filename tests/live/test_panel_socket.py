@@ -51,3 +51,13 @@ def test_streamed_call_gives_partials_turns_and_a_price_nudge_all_stored(
     assert [t.seq for t in turns] == [f["seq"] for f in finals]
     assert nudge["id"] in {n.id for n in nudges}
     assert client.wait_closed()[0] == 1000
+
+
+def test_live_socket_declines_permessage_deflate_for_audio(panel: Any) -> None:
+    # given a client that offers permessage-deflate (websockets does by default, as browsers do)
+    client = panel()
+    # then the handshake answer negotiates no extension: PCM frames stay uncompressed
+    assert client.ws.response is not None
+    assert "Sec-WebSocket-Extensions" not in client.ws.response.headers
+    client.send({"type": "ping"})
+    assert client.wait_for(lambda e: e["type"] == "pong")
