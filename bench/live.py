@@ -366,9 +366,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--latency-calls", type=int, default=0, help="calls for the latency run")
     args = ap.parse_args(argv)
     local_levels = [int(x) for x in args.local_levels.split(",") if x] or (
-        [1, 2] if args.quick else [1, 2, 3, 4, 6, 8, 12, 16, 20, 24])
+        [1, 2] if args.quick else [1, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40])
     relay_levels = [int(x) for x in args.relay_levels.split(",") if x] or (
-        [10, 25] if args.quick else [25, 50, 100, 150, 200, 250, 300])
+        [10, 25] if args.quick else [25, 50, 75, 100, 125, 150, 200, 250, 300])
     latency_calls = args.latency_calls or (2 if args.quick else 4)
 
     workdir = Path(tempfile.mkdtemp(prefix="salescoach-bench-live-"))
