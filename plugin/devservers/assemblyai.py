@@ -661,6 +661,10 @@ class AssemblyAIDevServer:
         bytes_per_ms = sample_rate * (2 if encoding == "pcm_s16le" else 1) / 1000
         try:
             for message in ws:
+                if time.time() - started > self.max_session_s:
+                    # As the service does at its 3 h limit (tests set a short one).
+                    ws.close(3008, "Session Expired: Maximum session duration exceeded")
+                    return
                 if isinstance(message, bytes):
                     chunk_ms = len(message) / bytes_per_ms
                     if not 50 <= chunk_ms <= 1000:

@@ -14,6 +14,7 @@ enqueued on the ``live`` Celery queue; its results come back through ``plugin.li
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -29,6 +30,7 @@ from plugin.coach.types import Turn, Word
 from plugin.live import store
 from plugin.live.audio import SAMPLE_RATE, rms_dbfs
 from plugin.live.sources import AudioFrame
+from plugin.providers.errors import ProviderUnavailable
 from plugin.providers.stt import SpeechToText, SttStream, TranscriptEvent
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,7 @@ Listener = Callable[[dict[str, Any]], None]
 DEEP_TASK = "salescoach.live.deep_review"  # workers/live_tasks.py
 DEEP_EVERY_TURNS = 4  # enqueue the deep review every N turns
 TICK_EVERY_MS = 500  # on_tick cadence in call time
+REOPEN_EVERY_S = 5.0  # a failed network STT session is replaced at most this often
 VOICE_DBFS = -45.0  # a chunk louder than this counts as voice activity
 SPEAKING_HOLD_MS = 800  # voice or a partial within this window = still speaking
 
@@ -96,6 +99,9 @@ class _Channel:
     pending: deque[bytes] = field(default_factory=deque)
     running: bool = False
     wake: bool = False  # the stream has events waiting (see SttStream.on_ready)
+    failure: str = ""  # the last STT error reported to listeners
+    reopened_at: float = -1e9  # monotonic time of the last STT reopen
+    base_ms: int = 0  # channel time at which the current STT session started
     samples: int = 0
     last_voice_ms: int = -10_000
     last_partial_ms: int = -10_000
@@ -134,6 +140,7 @@ class LiveCall:
         self.offset_ms = offset_ms
         self._last_speaker = last_speaker
         self._deep, self._deep_every, self._post_call = deep, deep_every, post_call
+        self._stt = stt
         self._channels = [_Channel(i, role, stt.open_stream(SAMPLE_RATE))
                           for i, role in enumerate(channels)]
         self._lock = threading.RLock()  # coach, seq, store order, emission order
@@ -242,13 +249,21 @@ class LiveCall:
         """Push audio to the channel's STT stream; turn what comes out into events."""
         try:
             events = ch.stream.push(data)
+            ch.failure = ""
         except Exception as exc:  # noqa: BLE001 - report, keep the call alive
-            log.exception("STT failed on call %s channel %s", self.call_id, ch.role)
             self.stats.stt_errors += 1
-            self.emit({"type": "error", "code": "stt_failed", "fatal": False,
-                       "message": f"speech-to-text failed on the {ch.role} channel: {exc}"})
+            message = f"speech-to-text failed on the {ch.role} channel: {exc}"
+            if message != ch.failure:  # once per failure, not once per audio frame
+                log.exception("STT failed on call %s channel %s", self.call_id, ch.role)
+                self.emit({"type": "error", "code": "stt_failed", "fatal": False,
+                           "message": message})
+            ch.failure = message
             events = []
-        ch.samples += len(data) // 2
+            ch.samples += len(data) // 2
+            if isinstance(exc, ProviderUnavailable):
+                self._reopen(ch)
+        else:
+            ch.samples += len(data) // 2
         now_ms = self.offset_ms + ch.samples * 1000 // SAMPLE_RATE
         if data and rms_dbfs(data[-SAMPLE_RATE // 5:]) > VOICE_DBFS:  # last ~100 ms
             ch.last_voice_ms = now_ms
@@ -260,6 +275,30 @@ class LiveCall:
         except Exception:  # noqa: BLE001 - never let one event kill the drain
             log.exception("live pipeline failed on call %s", self.call_id)
 
+    def _reopen(self, ch: _Channel) -> None:
+        """Replace a channel's failed STT session (a dropped or expired network session) with
+        a new one, at most every ``REOPEN_EVERY_S``; its times continue from the call clock."""
+        now = time.monotonic()
+        if now - ch.reopened_at < REOPEN_EVERY_S:
+            return
+        ch.reopened_at = now
+        with contextlib.suppress(Exception):  # the old session is gone either way
+            ch.stream.finish()
+        try:
+            stream = self._stt.open_stream(SAMPLE_RATE)
+        except Exception:  # noqa: BLE001 - tried again on a later frame
+            log.warning("could not reopen STT on call %s channel %s", self.call_id, ch.role,
+                        exc_info=True)
+            return
+        stream.on_ready = lambda: self._kick(ch)
+        ch.base_ms = ch.samples * 1000 // SAMPLE_RATE
+        ch.stream = stream
+        ch.failure = ""
+        log.info("STT reopened on call %s channel %s at %d ms", self.call_id, ch.role,
+                 ch.base_ms)
+        self.emit({"type": "error", "code": "stt_reconnected", "fatal": False,
+                   "message": f"speech-to-text on the {ch.role} channel reconnected"})
+
     # Transcript → turns → coach ----------------------------------------------------------
     def _speaker_of(self, ch: _Channel) -> str:
         if ch.role != "mixed":
@@ -269,18 +308,18 @@ class LiveCall:
         return self._last_speaker
 
     def _on_transcript(self, ch: _Channel, ev: TranscriptEvent, now_ms: int) -> None:
+        off = self.offset_ms + ch.base_ms  # STT times count from its session's start
         if ev.kind == "partial":
             ch.last_partial_ms = now_ms
             if ev.text.strip():
                 self.emit({"type": "partial", "channel": ch.index,
                            "speaker": ch.role if ch.role != "mixed" else "mixed",
-                           "text": ev.text, "start_ms": ev.start_ms + self.offset_ms,
-                           "end_ms": ev.end_ms + self.offset_ms})
+                           "text": ev.text, "start_ms": ev.start_ms + off,
+                           "end_ms": ev.end_ms + off})
             return
         text = ev.text.strip()
         if not text:
             return
-        off = self.offset_ms
         turn = Turn(self.next_seq, self._speaker_of(ch), text,  # type: ignore[arg-type]
                     ev.start_ms + off, ev.end_ms + off,
                     tuple(Word(w.text, w.start_ms + off, w.end_ms + off, w.confidence)

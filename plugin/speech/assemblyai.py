@@ -218,8 +218,13 @@ class AssemblyAiStream(SttStream):
             format_turns=provider.format_turns, speaker_labels_revision_interval_ms=None,
             speech_model=(aai_stream.SpeechModel(provider.speech_model)
                           if provider.speech_model else None))
-        self._client: aai_stream.AsyncRealTimeTranscriber = self._loop.run(
-            self._connect(options, params), timeout=self.CONNECT_TIMEOUT_S)
+        try:
+            self._client: aai_stream.AsyncRealTimeTranscriber = self._loop.run(
+                self._connect(options, params), timeout=self.CONNECT_TIMEOUT_S)
+        except TimeoutError:
+            raise ProviderUnavailable(
+                f"AssemblyAI streaming did not connect within {self.CONNECT_TIMEOUT_S:.0f} s "
+                f"({provider.streaming_host})") from None
         self._raise_if_failed()
 
     async def _connect(self, options: aai_stream.RealTimeTranscriberOptions,
