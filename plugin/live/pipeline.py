@@ -229,20 +229,17 @@ class LiveCall:
             try:
                 self._decode(ch, data)
             except BaseException:
-                if inline:
-                    with ch.lock:
+                with ch.lock:  # the next push starts a new drain
+                    ch.running = False
+                    ch.idle.notify_all()
+                raise
+            if not inline:
+                with ch.lock:
+                    if ch.pending or ch.wake:
+                        stt_pool().submit(self._drain, ch)
+                    else:
                         ch.running = False
                         ch.idle.notify_all()
-                raise
-            finally:
-                if not inline:
-                    with ch.lock:
-                        if ch.pending or ch.wake:
-                            stt_pool().submit(self._drain, ch)
-                        else:
-                            ch.running = False
-                            ch.idle.notify_all()
-            if not inline:
                 return
 
     def _decode(self, ch: _Channel, data: bytes) -> None:

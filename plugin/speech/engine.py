@@ -192,21 +192,10 @@ class WhisperEngine:
     # Streaming ----------------------------------------------------------------------------
     def decode(
         self, audio: np.ndarray, *, words: bool = True, context_s: float | None = None,
-        blocking: bool = True, prompt: str = "",
-    ) -> SegmentDecode | None:
-        """Decode one utterance (≤ 30 s) greedily. ``None`` if ``blocking`` is False and every
-        slot is busy. ``context_s``: see ``decode_batch``."""
-        if not blocking and not self.slots.acquire(blocking=False):
-            return None
-        try:
-            if blocking:
-                return self.decode_batch([audio], words=words, context_s=context_s,
-                                         prompt=prompt)[0]
-            return self._decode_batch([audio], words=words, context_s=context_s,
-                                      prompt=prompt)[0]
-        finally:
-            if not blocking:
-                self.slots.release()
+        prompt: str = "",
+    ) -> SegmentDecode:
+        """Decode one utterance (≤ 30 s) greedily; see ``decode_batch``."""
+        return self.decode_batch([audio], words=words, context_s=context_s, prompt=prompt)[0]
 
     def decode_batch(
         self, audios: list[np.ndarray], *, words: bool = True, context_s: float | None = None,
@@ -221,20 +210,7 @@ class WhisperEngine:
         """
         if not audios:
             return []
-        self.model  # noqa: B018 - load outside the slot
-        self.slots.acquire()
-        try:
-            return self._decode_batch(audios, words=words, context_s=context_s, prompt=prompt)
-        finally:
-            self.slots.release()
-
-    def _decode_batch(
-        self, audios: list[np.ndarray], *, words: bool, context_s: float | None, prompt: str,
-    ) -> list[SegmentDecode]:
-        import ctranslate2
-
         model = self.model
-        tokenizer = self._tokenizer
         limit = MAX_FRAMES * SAMPLE_RATE // FRAMES_PER_SECOND
         audios = [a[:limit] for a in audios]
         feats = [model.feature_extractor(a) for a in audios]
@@ -244,6 +220,18 @@ class WhisperEngine:
         else:
             n_frames = min(MAX_FRAMES, max(content) + int(context_s * FRAMES_PER_SECOND))
         batch = np.ascontiguousarray(np.stack([_pad_or_trim(f, n_frames) for f in feats]))
+        with self.slots:
+            return self._run_model(batch, audios, content, words=words, prompt=prompt)
+
+    def _run_model(
+        self, batch: np.ndarray, audios: list[np.ndarray], content: list[int], *,
+        words: bool, prompt: str,
+    ) -> list[SegmentDecode]:
+        """Encode, generate greedily and (optionally) align one feature batch."""
+        import ctranslate2
+
+        model = self.model
+        tokenizer = self._tokenizer
         started = time.perf_counter()
         encoder_output = model.model.encode(ctranslate2.StorageView.from_array(batch),
                                             to_cpu=False)

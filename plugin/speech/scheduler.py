@@ -93,7 +93,7 @@ class DecodeScheduler:
         final or the decoders are busy enough already."""
         with self._cv:
             if (self._finals or self._partials or self._busy >= len(self._threads)
-                    or self.utilisation_locked() >= self.partial_budget):
+                    or self._utilisation_locked() >= self.partial_budget):
                 self.stats.partials_refused += 1
                 return None
             job = _Job(audio, context_s, words=False)
@@ -104,9 +104,9 @@ class DecodeScheduler:
     def utilisation(self) -> float:
         """Share of decoder time busy over the last ``WINDOW_S`` seconds (0–1)."""
         with self._cv:
-            return self.utilisation_locked()
+            return self._utilisation_locked()
 
-    def utilisation_locked(self) -> float:
+    def _utilisation_locked(self) -> float:
         now = time.monotonic()
         since = now - WINDOW_S
         while self._spans and self._spans[0][1] < since:
@@ -138,12 +138,11 @@ class DecodeScheduler:
 
     def _run(self, jobs: list[_Job]) -> None:
         first = jobs[0]
+        contexts = {j.context_s for j in jobs}  # the widest context serves them all
+        context_s = None if None in contexts else max(c for c in contexts if c is not None)
         try:
-            results = self.engine.decode_batch(
-                [j.audio for j in jobs], words=first.words,
-                context_s=max((j.context_s for j in jobs if j.context_s is not None),
-                              default=None) if all(j.context_s is not None for j in jobs)
-                else None)
+            results = self.engine.decode_batch([j.audio for j in jobs], words=first.words,
+                                               context_s=context_s)
         except BaseException as exc:  # noqa: BLE001 - handed to every waiting caller
             log.exception("live decode of %d segment(s) failed", len(jobs))
             for j in jobs:
