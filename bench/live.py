@@ -19,6 +19,8 @@ Usage: ``python bench/live.py [--quick] [--local-levels 1,2,4] [--relay-levels 2
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
 import os
 import random
@@ -35,7 +37,7 @@ from typing import Any
 
 import numpy as np
 import requests
-from websockets.sync.client import connect
+from websockets.asyncio.client import connect as aconnect
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -177,47 +179,68 @@ def last_voice_ms(pcm: np.ndarray, start_ms: int, end_ms: int) -> int:
     return start_ms + (int(voiced[-1]) + 1) * 10 if voiced.size else end_ms
 
 
+def call_frames(stereo: np.ndarray) -> list[bytes]:
+    """The panel's binary frames of a call, in send order (rep, customer per 100 ms)."""
+    step = 16 * FRAME_MS
+    return [bytes([ch]) + np.ascontiguousarray(stereo[pos:pos + step, ch]).astype("<i2").tobytes()
+            for pos in range(0, stereo.shape[0], step) for ch in (0, 1)]
+
+
 def run_call(url: str, stereo: np.ndarray, timeline: list[Timed], delay_s: float,
              speed: float = 1.0) -> CallResult:
-    """Stream one call at ``speed`` × real time and time its nudges (client clock)."""
+    """One call on its own event loop (see ``run_calls``)."""
+    return asyncio.run(_run_calls([(url, delay_s)], stereo, call_frames(stereo), speed))[0]
+
+
+def run_calls(calls: list[tuple[str, float]], stereo: np.ndarray,
+              speed: float = 1.0) -> list[CallResult]:
+    """Stream calls (url, start delay) at ``speed`` × real time from one asyncio loop: a
+    load generator with a thread per socket would take CPU the server needs."""
+    return asyncio.run(_run_calls(calls, stereo, call_frames(stereo), speed))
+
+
+async def _run_calls(calls: list[tuple[str, float]], stereo: np.ndarray, frames: list[bytes],
+                     speed: float) -> list[CallResult]:
+    return list(await asyncio.gather(*(_run_call(url, stereo, frames, delay, speed)
+                                       for url, delay in calls)))
+
+
+async def _run_call(url: str, stereo: np.ndarray, frames: list[bytes], delay_s: float,
+                    speed: float) -> CallResult:
+    """Stream one call and time its nudges (client clock)."""
     res = CallResult()
-    time.sleep(delay_s)
+    await asyncio.sleep(delay_s)
     events: list[tuple[float, dict[str, Any]]] = []
-    lock = threading.Lock()
+    t0 = 0.0
     try:
-        with connect(url, open_timeout=30, close_timeout=5, max_size=2**22) as ws:
-            ws.send(json.dumps({"type": "start", "sample_rate": 16000,
-                                "channels": ["rep", "customer"]}))
-            ready = json.loads(ws.recv(timeout=120))
+        async with aconnect(url, open_timeout=30, close_timeout=5, max_size=2**22,
+                            compression=None) as ws:
+            await ws.send(json.dumps({"type": "start", "sample_rate": 16000,
+                                      "channels": ["rep", "customer"]}))
+            ready = json.loads(await asyncio.wait_for(ws.recv(), 120))
             if ready.get("type") != "ready":
                 res.error = str(ready)
                 return res
 
-            def reader() -> None:
-                try:
-                    for msg in ws:
-                        ev = json.loads(msg)
-                        with lock:
-                            events.append((time.monotonic(), ev))
-                        if ev.get("type") == "ended":
-                            return
-                except Exception:  # noqa: BLE001 - socket closed
-                    return
+            async def reader() -> None:
+                async for msg in ws:
+                    ev = json.loads(msg)
+                    events.append((time.monotonic(), ev))
+                    if ev.get("type") == "ended":
+                        return
 
-            th = threading.Thread(target=reader, daemon=True)
-            th.start()
-            step = 16 * FRAME_MS
+            read = asyncio.create_task(reader())
             t0 = time.monotonic()
-            for i, pos in enumerate(range(0, stereo.shape[0], step)):
-                for ch in (0, 1):
-                    ws.send(bytes([ch]) + np.ascontiguousarray(
-                        stereo[pos:pos + step, ch]).astype("<i2").tobytes())
-                pause = t0 + (i + 1) * FRAME_MS / 1000 / speed - time.monotonic()
+            for i in range(0, len(frames), 2):
+                await ws.send(frames[i])
+                await ws.send(frames[i + 1])
+                pause = t0 + (i // 2 + 1) * FRAME_MS / 1000 / speed - time.monotonic()
                 if pause > 0:
-                    time.sleep(pause)
-            time.sleep(2.0)
-            ws.send(json.dumps({"type": "stop"}))
-            th.join(timeout=120)
+                    await asyncio.sleep(pause)
+            await asyncio.sleep(2.0)
+            await ws.send(json.dumps({"type": "stop"}))
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(read, 120)
     except Exception as exc:  # noqa: BLE001 - a failed call counts as a failure
         res.error = f"{type(exc).__name__}: {exc}"
         return res
@@ -244,7 +267,6 @@ def run_call(url: str, stereo: np.ndarray, timeline: list[Timed], delay_s: float
 
 def run_level(server: Server, token: str, n: int, stereo: np.ndarray, timeline: list[Timed],
               stagger_s: float = 5.0) -> dict[str, Any]:
-    results: list[CallResult] = [CallResult() for _ in range(n)]
     rss: list[float] = []
     stop = threading.Event()
 
@@ -257,15 +279,8 @@ def run_level(server: Server, token: str, n: int, stereo: np.ndarray, timeline: 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     rnd = random.Random(n)
-
-    def one(i: int) -> None:
-        results[i] = run_call(server.url(token), stereo, timeline, rnd.uniform(0, stagger_s))
-
-    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(n)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(timeout=stereo.shape[0] / 16000 + 300)
+    results = run_calls([(server.url(token), rnd.uniform(0, stagger_s)) for _ in range(n)],
+                        stereo)
     stop.set()
     a2n = [v for r in results for v in r.audio_to_nudge_ms]
     f2n = [v for r in results for v in r.final_to_nudge_ms]
@@ -361,6 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="short run: few levels, one pass")
     ap.add_argument("--local-levels", default="", help="comma list of call counts (local STT)")
     ap.add_argument("--relay-levels", default="", help="comma list of call counts (relay)")
+    ap.add_argument("--skip-local", action="store_true",
+                    help="no local-STT runs (latency, calls_local)")
     ap.add_argument("--skip-relay", action="store_true")
     ap.add_argument("--skip-wer", action="store_true")
     ap.add_argument("--latency-calls", type=int, default=0, help="calls for the latency run")
@@ -387,25 +404,27 @@ def main(argv: list[str] | None = None) -> int:
                            "cores": os.cpu_count(), "load_avg_start": os.getloadavg()[0]}
     started = time.monotonic()
 
-    server = Server(workdir, env, threads=128, log_name="server-local.log")
-    try:
-        warm(server, token, stereo, timeline)
-        lat = run_level(server, token, latency_calls, stereo, timeline)
-        out["audio_to_nudge_p95_ms"] = _r(lat["audio_to_nudge_p95_ms"])
-        out["audio_to_nudge_p50_ms"] = _r(lat["audio_to_nudge_p50_ms"])
-        out["final_to_nudge_p99_ms"] = _r(lat["final_to_nudge_p99_ms"])
-        out["latency_samples"] = lat["samples"]
-        print(f"[latency] {lat['samples']} samples, p95 audio→nudge "
-              f"{out['audio_to_nudge_p95_ms']} ms, p99 final→nudge "
-              f"{out['final_to_nudge_p99_ms']} ms", flush=True)
-        best, served, runs = ramp(server, token, local_levels, stereo, timeline, "local")
-        out["calls_local"] = best
-        out["calls_local_served_p95_5s"] = served
-        out["calls_local_levels"] = [_brief(r) for r in runs]
-        top = max(runs, key=lambda r: r["calls"])
-        out["mem_per_call_mb_local"] = _r((top["rss_peak_mb"] - top["rss_idle_mb"]) / top["calls"])
-    finally:
-        server.stop()
+    if not args.skip_local:
+        server = Server(workdir, env, threads=128, log_name="server-local.log")
+        try:
+            warm(server, token, stereo, timeline)
+            lat = run_level(server, token, latency_calls, stereo, timeline)
+            out["audio_to_nudge_p95_ms"] = _r(lat["audio_to_nudge_p95_ms"])
+            out["audio_to_nudge_p50_ms"] = _r(lat["audio_to_nudge_p50_ms"])
+            out["final_to_nudge_p99_ms"] = _r(lat["final_to_nudge_p99_ms"])
+            out["latency_samples"] = lat["samples"]
+            print(f"[latency] {lat['samples']} samples, p95 audio→nudge "
+                  f"{out['audio_to_nudge_p95_ms']} ms, p99 final→nudge "
+                  f"{out['final_to_nudge_p99_ms']} ms", flush=True)
+            best, served, runs = ramp(server, token, local_levels, stereo, timeline, "local")
+            out["calls_local"] = best
+            out["calls_local_served_p95_5s"] = served
+            out["calls_local_levels"] = [_brief(r) for r in runs]
+            top = max(runs, key=lambda r: r["calls"])
+            out["mem_per_call_mb_local"] = _r(
+                (top["rss_peak_mb"] - top["rss_idle_mb"]) / top["calls"])
+        finally:
+            server.stop()
 
     if not args.skip_relay:
         dev = DevServer(workdir, script)

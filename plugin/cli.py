@@ -105,8 +105,9 @@ def seed_cmd() -> None:
 @click.command("serve")
 @click.option("--host", default=None, help="bind address [default: SALESCOACH_HOST]")
 @click.option("--port", type=int, default=None, help="port [default: SALESCOACH_PORT]")
-@click.option("--threads", type=int, default=64, show_default=True,
-              help="worker threads (each live call holds one WebSocket)")
+@click.option("--threads", type=int, default=256, show_default=True,
+              help="request threads; each open live socket holds one (idle: the I/O loop "
+                   "serves it), so this bounds simultaneous live calls plus HTTP requests")
 def serve_cmd(host: str | None, port: int | None, threads: int) -> None:
     """Serve the web app and its WebSockets with gunicorn (one process, many threads)."""
     settings = settings_or_exit()

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     assemblyai_api_key: str = ""
     assemblyai_base_url: str = ""  # override for a local server speaking the AssemblyAI API
     assemblyai_streaming_host: str = ""
+    # Live audio per message to the streaming API (it takes 50–1000 ms). Each message costs
+    # CPU on both sides, whatever its size; 200 ms halves that against 100 ms and delays a
+    # turn's end by at most 100 ms more (docs/live.md, Benchmark).
+    assemblyai_send_ms: int = Field(default=200, ge=50, le=1000)
     gemini_api_key: str = ""
     gemini_base_url: str = ""
     gemini_model: str = "gemini-2.5-flash"

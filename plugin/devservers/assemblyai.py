@@ -30,10 +30,13 @@ Run: ``python -m plugin.devservers.assemblyai --port 8765`` (see ``--help``). In
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import http
 import json
 import logging
 import re
+import socket
 import tempfile
 import threading
 import time
@@ -47,9 +50,9 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
+from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
-from websockets.sync.server import Server, ServerConnection, serve
 
 log = logging.getLogger(__name__)
 
@@ -408,9 +411,11 @@ class AssemblyAIDevServer:
         self._tmp = tempfile.TemporaryDirectory(prefix="aai-dev-")
         self._http = ThreadingHTTPServer((host, port), self._handler_class())
         self._http.daemon_threads = True
-        self._ws: Server = serve(self._ws_session, host, ws_port,
-                                 process_request=self._ws_process_request,
-                                 max_size=2**22, compression=None)
+        # Streaming sessions run on one asyncio loop (a thread per session would cost more
+        # than the transcription itself once a benchmark opens hundreds of them).
+        self._ws_sock = socket.create_server((host, ws_port))
+        self._ws_loop = asyncio.new_event_loop()
+        self._ws: Server | None = None
         self._threads: list[threading.Thread] = []
         self.sessions_opened = 0
 
@@ -421,7 +426,7 @@ class AssemblyAIDevServer:
 
     @property
     def ws_port(self) -> int:
-        return int(self._ws.socket.getsockname()[1])
+        return int(self._ws_sock.getsockname()[1])
 
     @property
     def base_url(self) -> str:
@@ -434,8 +439,9 @@ class AssemblyAIDevServer:
         return f"ws://{self.host}:{self.ws_port}"
 
     def start(self) -> AssemblyAIDevServer:
+        self._ws = self._ws_loop.run_until_complete(self._serve_ws())
         for target, name in ((self._http.serve_forever, "aai-dev-http"),
-                             (self._ws.serve_forever, "aai-dev-ws")):
+                             (self._ws_loop.run_forever, "aai-dev-ws")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -444,7 +450,11 @@ class AssemblyAIDevServer:
     def stop(self) -> None:
         self._http.shutdown()
         self._http.server_close()
-        self._ws.shutdown()
+        if self._ws is not None:
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(self._close_ws(self._ws), self._ws_loop
+                                                 ).result(timeout=10)
+            self._ws_loop.call_soon_threadsafe(self._ws_loop.stop)
         self._pool.shutdown(wait=False, cancel_futures=True)
         for thread in self._threads:
             thread.join(timeout=5)
@@ -626,6 +636,16 @@ class AssemblyAIDevServer:
                          "the file exists and is accessible from the internet.")
 
     # Streaming -------------------------------------------------------------------------------
+    async def _serve_ws(self) -> Server:
+        return await serve(self._ws_session, sock=self._ws_sock,
+                           process_request=self._ws_process_request,
+                           max_size=2**22, compression=None)
+
+    @staticmethod
+    async def _close_ws(server: Server) -> None:
+        server.close()
+        await server.wait_closed()
+
     def _ws_process_request(self, connection: ServerConnection, request: Request
                             ) -> Response | None:
         url = urlsplit(request.path)
@@ -636,7 +656,7 @@ class AssemblyAIDevServer:
             return connection.respond(http.HTTPStatus.UNAUTHORIZED, "Unauthorized\n")
         return None
 
-    def _ws_session(self, ws: ServerConnection) -> None:
+    async def _ws_session(self, ws: ServerConnection) -> None:
         assert ws.request is not None
         query = {k: v[-1] for k, v in parse_qs(urlsplit(ws.request.path).query).items()}
         encoding = query.get("encoding", "pcm_s16le")
@@ -645,63 +665,70 @@ class AssemblyAIDevServer:
         except ValueError:
             sample_rate = 0
         if encoding not in ("pcm_s16le", "pcm_mulaw"):
-            ws.close(3006, f"Input validation error: unsupported encoding {encoding}")
+            await ws.close(3006, f"Input validation error: unsupported encoding {encoding}")
             return
         if not 8000 <= sample_rate <= 48000:
-            ws.close(4000, "Sample rate must be a positive integer")
+            await ws.close(4000, "Sample rate must be a positive integer")
             return
         format_turns = query.get("format_turns", "false").lower() == "true"
         session = self.backend.open_session(sample_rate, format_turns)
         self.sessions_opened += 1
         session_id = str(uuid.uuid4())
         started = time.time()
-        ws.send(json.dumps({"type": "Begin", "id": session_id,
+        await ws.send(json.dumps({"type": "Begin", "id": session_id,
                             "expires_at": int(started + self.max_session_s)}))
         audio_ms = 0.0
         bytes_per_ms = sample_rate * (2 if encoding == "pcm_s16le" else 1) / 1000
         try:
-            for message in ws:
+            async for message in ws:
                 if time.time() - started > self.max_session_s:
                     # As the service does at its 3 h limit (tests set a short one).
-                    ws.close(3008, "Session Expired: Maximum session duration exceeded")
+                    await ws.close(3008, "Session Expired: Maximum session duration exceeded")
                     return
                 if isinstance(message, bytes):
                     chunk_ms = len(message) / bytes_per_ms
                     if not 50 <= chunk_ms <= 1000:
-                        ws.close(3007, "Input duration violation: audio chunks must be "
+                        await ws.close(3007, "Input duration violation: audio chunks must be "
                                  f"between 50 and 1000 ms, got {chunk_ms:.0f} ms")
                         return
                     audio_ms += chunk_ms
                     pcm = (MULAW_TO_PCM16[np.frombuffer(message, dtype=np.uint8)].tobytes()
                            if encoding == "pcm_mulaw" else message)
-                    self._send_all(ws, session.feed(pcm))
+                    await self._send_all(ws, await self._run(session.feed, pcm))
                     continue
                 try:
                     control = json.loads(message)
                     kind = control["type"]
                 except (json.JSONDecodeError, KeyError, TypeError):
-                    ws.close(4100, "Endpoint received invalid JSON")
+                    await ws.close(4100, "Endpoint received invalid JSON")
                     return
                 if kind == "Terminate":
-                    self._send_all(ws, session.finish())
-                    ws.send(json.dumps({
+                    await self._send_all(ws, await self._run(session.finish))
+                    await ws.send(json.dumps({
                         "type": "Termination",
                         "audio_duration_seconds": int(audio_ms // 1000),
                         "session_duration_seconds": int(time.time() - started)}))
-                    ws.close(1000)
+                    await ws.close(1000)
                     return
                 if kind == "ForceEndpoint":
-                    self._send_all(ws, session.force_endpoint())
+                    await self._send_all(ws, await self._run(session.force_endpoint))
                 elif kind not in ("KeepAlive", "UpdateConfiguration"):
-                    ws.close(4101, "Endpoint received a message with an invalid schema")
+                    await ws.close(4101, "Endpoint received a message with an invalid schema")
                     return
         except ConnectionClosed:
             return
 
+    async def _run(self, fn: Any, *args: Any) -> list[dict[str, Any]]:
+        """A session step: at once for the timed script, on a thread for Whisper (it decodes)."""
+        if isinstance(self.backend, ScriptBackend):
+            result: list[dict[str, Any]] = fn(*args)
+            return result
+        return list(await asyncio.to_thread(fn, *args))
+
     @staticmethod
-    def _send_all(ws: ServerConnection, messages: list[dict[str, Any]]) -> None:
+    async def _send_all(ws: ServerConnection, messages: list[dict[str, Any]]) -> None:
         for m in messages:
-            ws.send(json.dumps(m))
+            await ws.send(json.dumps(m))
 
 
 # CLI -------------------------------------------------------------------------------------------

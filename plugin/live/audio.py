@@ -55,6 +55,13 @@ def resample(samples: np.ndarray, src_rate: int, dst_rate: int = SAMPLE_RATE) ->
     return np.clip(np.round(out), -32768, 32767).astype(np.int16)
 
 
+def louder_than(pcm16: bytes, dbfs: float) -> bool:
+    """Whether a PCM16 chunk's RMS level is above ``dbfs`` (cheap: runs per audio frame)."""
+    x = np.frombuffer(pcm16, dtype=np.int16).astype(np.float32)
+    threshold = (10.0 ** (dbfs / 20.0) * 32768.0) ** 2
+    return bool(x.size) and float(x @ x) > threshold * x.size
+
+
 def rms_dbfs(pcm16: bytes) -> float:
     """Level of a PCM16 chunk in dBFS (-120 for digital silence)."""
     x = np.frombuffer(pcm16, dtype=np.int16).astype(np.float32)

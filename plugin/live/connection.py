@@ -1,9 +1,14 @@
 """One socket's conversation with the live pipeline, independent of the web framework.
 
 The WebSocket routes (``plugin/web/live_ws.py``) only move messages between the socket and a
-``Connection``. Outgoing events go through a bounded queue drained by a sender thread, so a
-slow client never stalls the STT pool; a client that falls more than ``OUT_QUEUE`` events
-behind is disconnected (it can resume).
+``Connection``. The transport's ``send`` never blocks (it queues on the socket's event loop),
+so a slow client never stalls the STT pool; a client more than ``OUT_BACKLOG_BYTES`` behind
+is disconnected (it can resume), and partials and metrics are dropped before that.
+
+Messages arrive on the socket's event loop. Audio is handled there at once (it only queues
+or sends). Everything that may wait (starting a call, stopping it, watching one, the socket
+closing) runs on the ``offload`` executor, and later messages of the same socket queue behind
+it, so every message is handled in order and the loop never blocks.
 """
 
 from __future__ import annotations
@@ -11,9 +16,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import queue
 import threading
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from plugin.live import store
@@ -33,10 +39,25 @@ from plugin.security import Identity, SessionError
 
 log = logging.getLogger(__name__)
 
-OUT_QUEUE = 2000
+OUT_BACKLOG_BYTES = 1 << 20  # unsent events beyond this: the client is too slow
+DROP_BACKLOG_BYTES = 256 << 10  # beyond this, partials and metrics are not sent
 DROPPABLE = {"partial", "metrics"}
 
 Verify = Callable[[str], Identity]
+Offload = Callable[[Callable[[], None]], Any]
+_Item = list[Frame] | SourceError | None  # None: the socket closed
+
+_pool_lock = threading.Lock()
+_control_pool: ThreadPoolExecutor | None = None
+
+
+def control_pool() -> ThreadPoolExecutor:
+    """Threads for socket messages that may wait (start, stop, watch, close)."""
+    global _control_pool
+    with _pool_lock:
+        if _control_pool is None:
+            _control_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="live-control")
+        return _control_pool
 
 
 def _jsonable(value: Any) -> Any:
@@ -56,73 +77,111 @@ def dumps(event: dict[str, Any]) -> str:
 
 
 class Connection:
-    """Feeds frames of one source into a live call and streams its events back."""
+    """Feeds frames of one source into a live call and streams its events back.
+
+    ``send`` and ``close`` must not block and may be called from any thread; ``backlog``
+    says how many bytes of sent events the client has not taken yet.
+    """
 
     def __init__(self, *, source: AudioSource, send: Callable[[str], None],
                  close: Callable[[int, str], None], registry: CallRegistry,
+                 backlog: Callable[[], int] = lambda: 0,
+                 offload: Offload | None = None,
                  identity: Identity | None = None, verify: Verify | None = None,
                  resumable: bool = True) -> None:
-        self.source, self._send, self._close = source, send, close
+        self.source, self._send, self._close, self._backlog = source, send, close, backlog
+        self._offload = offload
         self.registry = registry
         self.identity, self._verify = identity, verify
         self.resumable = resumable
         self.call: LiveCall | None = None
         self.watching: LiveCall | None = None
         self.closed = False
-        self._out: queue.Queue[str | None] = queue.Queue(maxsize=OUT_QUEUE)
-        self._sender = threading.Thread(target=self._send_loop, daemon=True,
-                                        name=f"live-send-{source.name}")
-        self._sender.start()
+        self._inbox: deque[_Item] = deque()
+        self._inbox_lock = threading.Lock()
+        self._busy = False  # an offloaded job is working through the inbox
 
     # Outgoing -----------------------------------------------------------------------------
     def send_event(self, event: dict[str, Any]) -> None:
-        """Queue an event for the client (a listener of the call)."""
+        """Send an event to the client (a listener of the call)."""
         if self.closed:
             raise ConnectionError("connection closed")
-        try:
-            self._out.put_nowait(dumps(event))
-        except queue.Full:
-            if event.get("type") in DROPPABLE:
-                return
+        backlog = self._backlog()
+        if backlog > DROP_BACKLOG_BYTES and event.get("type") in DROPPABLE:
+            return
+        if backlog > OUT_BACKLOG_BYTES:
             self.close(1013, "client too slow to receive events; reconnect to resume")
-            raise ConnectionError("client too slow") from None
-
-    def _send_loop(self) -> None:
-        while True:
-            item = self._out.get()
-            if item is None:
-                return
-            try:
-                self._send(item)
-            except Exception:  # noqa: BLE001 - the socket is gone
-                self.closed = True
-                return
+            raise ConnectionError("client too slow")
+        self._send(dumps(event))
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         if self.closed:
             return
         self.closed = True
-        self._out.put(None)
-        self._sender.join(timeout=5)
         with contextlib.suppress(Exception):
             self._close(code, reason)
 
     # Incoming -----------------------------------------------------------------------------
     def on_text(self, text: str) -> None:
         try:
-            frames = self.source.parse_text(text)
+            item: _Item = self.source.parse_text(text)
         except SourceError as exc:
-            self._source_error(exc)
-            return
-        self._handle(frames)
+            item = exc
+        self._dispatch(item)
 
     def on_binary(self, data: bytes) -> None:
         try:
-            frames = self.source.parse_binary(data)
+            item: _Item = self.source.parse_binary(data)
         except SourceError as exc:
-            self._source_error(exc)
-            return
-        self._handle(frames)
+            item = exc
+        self._dispatch(item)
+
+    def on_closed(self) -> None:
+        """The socket is gone (client closed or network dropped)."""
+        self.closed = True
+        self._dispatch(None)
+
+    def _dispatch(self, item: _Item) -> None:
+        """Handle ``item`` here when it cannot wait on anything and nothing is queued before
+        it; otherwise queue it for the offload executor (in order)."""
+        quick = False
+        if isinstance(item, list):
+            quick = all(type(f) is AudioFrame or type(f) is MarkFrame for f in item)
+            call = self.call
+            if quick and not self._busy and call is not None and not self.closed:  # hot path
+                for frame in item:
+                    if type(frame) is AudioFrame:
+                        call.push(frame)
+                return
+        with self._inbox_lock:
+            if self._busy or (not quick and self._offload is not None):
+                self._inbox.append(item)
+                if not self._busy:
+                    self._busy = True
+                    assert self._offload is not None
+                    self._offload(self._work)
+                return
+        self._process(item)
+
+    def _work(self) -> None:
+        while True:
+            with self._inbox_lock:
+                if not self._inbox:
+                    self._busy = False
+                    return
+                item = self._inbox.popleft()
+            try:
+                self._process(item)
+            except Exception:  # noqa: BLE001 - one bad message must not wedge the socket
+                log.exception("live %s message failed", self.source.name)
+
+    def _process(self, item: _Item) -> None:
+        if item is None:
+            self._release()
+        elif isinstance(item, SourceError):
+            self._source_error(item)
+        else:
+            self._handle(item)
 
     def _source_error(self, exc: SourceError) -> None:
         log.info("live %s input rejected: %s %s", self.source.name, exc.code, exc.message)
@@ -242,11 +301,9 @@ class Connection:
 
         call.attach(self.send_event, ready_then_replay)
 
-    def on_closed(self) -> None:
-        """The socket is gone (client closed or network dropped)."""
+    def _release(self) -> None:
+        """Leave the call (it waits for a resume, or ends when the source cannot resume)."""
         call, watching = self.call, self.watching
-        self.closed = True
-        self._out.put(None)
         if watching is not None:
             watching.detach(self.send_event)
         if call is None:

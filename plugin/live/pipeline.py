@@ -28,7 +28,7 @@ from typing import Any
 
 from plugin.coach.types import Turn, Word
 from plugin.live import store
-from plugin.live.audio import SAMPLE_RATE, rms_dbfs
+from plugin.live.audio import SAMPLE_RATE, louder_than
 from plugin.live.sources import AudioFrame
 from plugin.providers.errors import ProviderUnavailable
 from plugin.providers.stt import SpeechToText, SttStream, TranscriptEvent
@@ -187,20 +187,36 @@ class LiveCall:
 
     # Audio in ----------------------------------------------------------------------------
     def push(self, frame: AudioFrame) -> None:
-        """Queue audio of one channel and return at once: decoding runs on the pool, or here
-        when the stream only hands audio to a network service (``inline_push``)."""
+        """Queue audio of one channel and return at once: decoding runs on the pool; a stream
+        that only hands audio to a network service (``inline_push``) is fed right here."""
         if self.ending:
             return
         ch = self._channels[frame.channel]
+        if ch.stream.inline_push:
+            self._feed(ch, frame.pcm16)
+            return
         with ch.lock:
             ch.pending.append(frame.pcm16)
             if ch.running:
                 return
             ch.running = True
-        if ch.stream.inline_push:
-            self._drain(ch, inline=True)
-        else:
-            stt_pool().submit(self._drain, ch)
+        stt_pool().submit(self._drain, ch)
+
+    def _feed(self, ch: _Channel, data: bytes) -> None:
+        """Send audio to a network stream from the caller's thread (the socket's event loop),
+        which only counts it. Results, ticks, errors and reopening run on the pool
+        (``_kick``), since they store turns and may wait."""
+        try:
+            ch.stream.send(data)
+            due = False
+        except Exception:  # noqa: BLE001 - the pool's drain reports it and reopens
+            due = True
+        ch.samples += len(data) // 2  # only this thread changes it for inline streams
+        now_ms = self.offset_ms + ch.samples * 1000 // SAMPLE_RATE
+        if data and louder_than(data[-SAMPLE_RATE // 5:], VOICE_DBFS):  # last ~100 ms
+            ch.last_voice_ms = now_ms
+        if due or now_ms - self._last_tick_ms >= TICK_EVERY_MS:
+            self._kick(ch)
 
     def _kick(self, ch: _Channel) -> None:
         """Collect a stream's waiting events now (a drain with no new audio)."""
@@ -213,34 +229,31 @@ class LiveCall:
             ch.running = True
         stt_pool().submit(self._drain, ch)
 
-    def _drain(self, ch: _Channel, inline: bool = False) -> None:
-        """Decode what this channel has queued. On the pool, then yield the thread: if more
-        audio came meanwhile, the channel goes to the back of the pool's queue (round robin),
-        so one busy channel can never starve the others. Inline, loop until nothing is left."""
-        while True:
-            with ch.lock:
-                if not ch.pending and not ch.wake:
-                    ch.running = False
-                    ch.idle.notify_all()
-                    return
-                data = b"".join(ch.pending)
-                ch.pending.clear()
-                ch.wake = False
-            try:
-                self._decode(ch, data)
-            except BaseException:
-                with ch.lock:  # the next push starts a new drain
-                    ch.running = False
-                    ch.idle.notify_all()
-                raise
-            if not inline:
-                with ch.lock:
-                    if ch.pending or ch.wake:
-                        stt_pool().submit(self._drain, ch)
-                    else:
-                        ch.running = False
-                        ch.idle.notify_all()
+    def _drain(self, ch: _Channel) -> None:
+        """Decode what this channel has queued, then yield the pool thread: if more audio
+        came meanwhile, the channel goes to the back of the pool's queue (round robin), so one
+        busy channel can never starve the others."""
+        with ch.lock:
+            if not ch.pending and not ch.wake:
+                ch.running = False
+                ch.idle.notify_all()
                 return
+            data = b"".join(ch.pending)
+            ch.pending.clear()
+            ch.wake = False
+        try:
+            self._decode(ch, data)
+        except BaseException:
+            with ch.lock:  # the next push starts a new drain
+                ch.running = False
+                ch.idle.notify_all()
+            raise
+        with ch.lock:
+            if ch.pending or ch.wake:
+                stt_pool().submit(self._drain, ch)
+            else:
+                ch.running = False
+                ch.idle.notify_all()
 
     def _decode(self, ch: _Channel, data: bytes) -> None:
         """Push audio to the channel's STT stream; turn what comes out into events."""
@@ -256,13 +269,15 @@ class LiveCall:
                            "message": message})
             ch.failure = message
             events = []
-            ch.samples += len(data) // 2
+            if data:  # an inline stream's audio was counted by _feed, on another thread
+                ch.samples += len(data) // 2
             if isinstance(exc, ProviderUnavailable):
                 self._reopen(ch)
         else:
-            ch.samples += len(data) // 2
+            if data:
+                ch.samples += len(data) // 2
         now_ms = self.offset_ms + ch.samples * 1000 // SAMPLE_RATE
-        if data and rms_dbfs(data[-SAMPLE_RATE // 5:]) > VOICE_DBFS:  # last ~100 ms
+        if data and louder_than(data[-SAMPLE_RATE // 5:], VOICE_DBFS):  # last ~100 ms
             ch.last_voice_ms = now_ms
         try:
             with self._lock:

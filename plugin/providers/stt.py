@@ -37,13 +37,18 @@ class SttStream(ABC):
     #: on their own (a network service) has events waiting, so they can be collected with
     #: ``push(b"")`` at once instead of with the next audio.
     on_ready: Callable[[], None] | None = None
-    #: True when ``push`` never waits for recognition (it only hands audio to a network
-    #: service), so a feeder may call it straight from its socket thread.
+    #: True when the stream has a ``send`` that never waits (it only hands audio to a network
+    #: service), so a feeder may call it straight from its socket's event loop and collect
+    #: the results later, after ``on_ready``, with ``push(b"")`` on another thread.
     inline_push: bool = False
 
     @abstractmethod
     def push(self, pcm16: bytes) -> list[TranscriptEvent]:
         """Feed little-endian PCM16 samples; return the events ready now (may be empty)."""
+
+    def send(self, pcm16: bytes) -> None:
+        """Hand over audio without collecting results (only streams with ``inline_push``)."""
+        raise NotImplementedError(f"{type(self).__name__} has no non-blocking send")
 
     @abstractmethod
     def finish(self) -> list[TranscriptEvent]:

@@ -12,19 +12,19 @@ Errors become ``plugin.providers.errors``: 400/401/403/404 and failed transcript
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import queue
 import threading
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import assemblyai as aai
 import httpx
 from assemblyai.streaming import v3 as aai_stream
 
 from plugin.coach.types import Speaker, Turn, Word
+from plugin.eventloop import IoLoop
 from plugin.providers.errors import (
     ProviderError,
     ProviderInputError,
@@ -40,9 +40,9 @@ if TYPE_CHECKING:
     from plugin.settings import Settings
 
 log = logging.getLogger(__name__)
-_T = TypeVar("_T")
 
 CHUNK_MS = 50  # the v3 API takes 50–1000 ms of audio per message
+MAX_CHUNK_MS = 1000
 # Streaming close codes / errors that a retry cannot fix (bad key, bad request, no funds…).
 _STREAM_INPUT_CODES = {400, 401, 403, 404, 3006, 3007, 4000, 4001, 4002, 4003, 4032, 4033,
                        4034, 4100, 4101}
@@ -65,7 +65,7 @@ class AssemblyAiStt(SpeechToText):
     def __init__(self, api_key: str, *, base_url: str = "", streaming_host: str = "",
                  poll_interval: float | None = None, first_speaker: Speaker = "rep",
                  timeout_s: float = 3600.0, format_turns: bool = True,
-                 speech_model: str | None = None) -> None:
+                 speech_model: str | None = None, send_ms: int = 200) -> None:
         if not api_key:
             raise ProviderInputError("AssemblyAI needs an API key (SALESCOACH_ASSEMBLYAI_API_KEY)")
         self.api_key = api_key
@@ -77,11 +77,15 @@ class AssemblyAiStt(SpeechToText):
         self.timeout_s = timeout_s
         self.format_turns = format_turns
         self.speech_model = speech_model
+        if not CHUNK_MS <= send_ms <= MAX_CHUNK_MS:
+            raise ProviderInputError(f"send_ms must be {CHUNK_MS}–{MAX_CHUNK_MS} ms")
+        self.send_ms = send_ms
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AssemblyAiStt:
         return cls(settings.assemblyai_api_key, base_url=settings.assemblyai_base_url,
-                   streaming_host=settings.assemblyai_streaming_host)
+                   streaming_host=settings.assemblyai_streaming_host,
+                   send_ms=settings.assemblyai_send_ms)
 
     # Batch ----------------------------------------------------------------------------------
     def _client(self) -> aai.Client:
@@ -155,43 +159,10 @@ class AssemblyAiStt(SpeechToText):
         return AssemblyAiStream(self, sample_rate)
 
 
-class _StreamLoop:
-    """One asyncio loop thread per process that runs every live AssemblyAI session.
-
-    The SDK's threaded client costs a websocket plus a read and a write thread per session
-    (two sessions per call); its asyncio client on one shared loop costs a few tasks. With
-    hundreds of calls that is the difference between a thousand threads fighting for the
-    GIL and one thread doing the network I/O.
-    """
-
-    _instance: _StreamLoop | None = None
-    _lock = threading.Lock()
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True,
-                                       name="assemblyai-streams")
-        self.thread.start()
-
-    @classmethod
-    def get(cls) -> _StreamLoop:
-        with cls._lock:
-            if cls._instance is None:
-                cls._instance = cls()
-            return cls._instance
-
-    def run(self, coro: Coroutine[Any, Any, _T], timeout: float | None) -> _T:
-        """Run ``coro`` on the loop and wait for its result (from any other thread)."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        """Start ``coro`` on the loop without waiting (in call order)."""
-        asyncio.run_coroutine_threadsafe(coro, self.loop)
-
-
 class AssemblyAiStream(SttStream):
-    """One Universal-Streaming v3 session (one channel) through the SDK's asyncio client,
-    on the process-wide ``_StreamLoop``."""
+    """One Universal-Streaming v3 session (one channel) through the SDK's asyncio client, on
+    the process's I/O loop (``plugin.eventloop``): a few tasks per session, not a websocket
+    and two threads as with the SDK's threaded client."""
 
     CONNECT_TIMEOUT_S = 30.0
     inline_push = True
@@ -202,15 +173,18 @@ class AssemblyAiStream(SttStream):
         self.sample_rate = sample_rate
         self.format_turns = provider.format_turns
         self._chunk_bytes = sample_rate * 2 * CHUNK_MS // 1000
+        self._send_bytes = sample_rate * 2 * provider.send_ms // 1000
+        self._max_bytes = sample_rate * 2 * MAX_CHUNK_MS // 1000
         self._buffer = bytearray()
         self._events: queue.Queue[TranscriptEvent] = queue.Queue()
         self._held: dict[int, TranscriptEvent] = {}  # end-of-turn waiting for its formatted copy
         self._emitted_final: set[int] = set()
         self._error: ProviderError | None = None
         self._lock = threading.Lock()
+        self._send_lock = threading.Lock()
         self._finished = False
         self.session_id = ""
-        self._loop = _StreamLoop.get()
+        self._loop = IoLoop.get()
         options = aai_stream.RealTimeTranscriberOptions(
             api_key=provider.api_key, api_host=provider.streaming_host)
         params = aai_stream.RealTimeParameters(
@@ -288,37 +262,45 @@ class AssemblyAiStream(SttStream):
 
     # SttStream ------------------------------------------------------------------------------
     def push(self, pcm16: bytes) -> list[TranscriptEvent]:
+        self.send(pcm16)
+        return self._drain()
+
+    def send(self, pcm16: bytes) -> None:
+        """Hand audio to the session in chunks of the size the API takes; never waits."""
+        self._raise_if_failed()  # first: a failed session keeps saying why (so it is reopened)
         if self._finished:
             raise ProviderInputError("the stream is finished")
         if len(pcm16) % 2:
             raise ProviderInputError("PCM16 audio must have an even number of bytes")
-        self._raise_if_failed()
-        self._buffer.extend(pcm16)
-        while len(self._buffer) >= self._chunk_bytes:
-            whole = min(len(self._buffer), self._chunk_bytes * 4) // self._chunk_bytes
-            n = whole * self._chunk_bytes
-            self._loop.spawn(self._client.stream(bytes(self._buffer[:n])))
-            del self._buffer[:n]
-        return self._drain()
+        if not pcm16:
+            return
+        with self._send_lock:  # the socket's thread sends; a pool thread may push(b"")
+            self._buffer.extend(pcm16)
+            while len(self._buffer) >= self._send_bytes:
+                n = min(len(self._buffer), self._max_bytes) // self._chunk_bytes * self._chunk_bytes
+                self._loop.spawn(self._client.stream(bytes(self._buffer[:n])))
+                del self._buffer[:n]
 
     def force_endpoint(self) -> list[TranscriptEvent]:
         """Ask the service to end the current turn now; its final arrives in a later call."""
         self._raise_if_failed()
-        if self._buffer:
-            self._loop.spawn(self._client.stream(
-                bytes(self._buffer).ljust(self._chunk_bytes, b"\x00")))
-            self._buffer.clear()
-        self._loop.spawn(self._client.force_endpoint())
+        with self._send_lock:
+            if self._buffer:
+                self._loop.spawn(self._client.stream(
+                    bytes(self._buffer).ljust(self._chunk_bytes, b"\x00")))
+                self._buffer.clear()
+            self._loop.spawn(self._client.force_endpoint())
         return self._drain()
 
     def finish(self) -> list[TranscriptEvent]:
         if self._finished:
             return []
         self._finished = True
-        if self._buffer and self._error is None:
-            tail = bytes(self._buffer).ljust(self._chunk_bytes, b"\x00")  # min. chunk length
-            self._loop.spawn(self._client.stream(tail))
-            self._buffer.clear()
+        with self._send_lock:
+            if self._buffer and self._error is None:
+                tail = bytes(self._buffer).ljust(self._chunk_bytes, b"\x00")  # min. chunk
+                self._loop.spawn(self._client.stream(tail))
+                self._buffer.clear()
         # Waits for the final Turn and Termination (the SDK bounds that by its
         # terminate_timeout); our bound only guards against a wedged loop.
         self._loop.run(self._client.disconnect(terminate=True), timeout=120)

@@ -19,7 +19,7 @@ from plugin.devservers.assemblyai import (
 )
 from plugin.providers.errors import ProviderInputError, ProviderUnavailable
 from plugin.providers.stt import TranscriptEvent
-from plugin.settings import load_settings
+from plugin.settings import SettingsError, load_settings
 from plugin.speech import get_stt, wer
 from plugin.speech.assemblyai import AssemblyAiStt
 from plugin.speech.audio import float_to_pcm16, load_audio
@@ -211,3 +211,25 @@ def test_force_endpoint_ends_the_turn_before_any_silence(stt: AssemblyAiStt,
 
     finals = [e for e in events if e.kind == "final"]
     assert len(finals) == 1 and wer(REP_TEXT, finals[0].text) < 0.2
+
+
+def test_a_larger_send_size_streams_valid_messages_and_transcribes_the_same(
+        server: AssemblyAIDevServer, stereo_call: Path, tmp_path: Path) -> None:
+    settings = load_settings({"instance_path": tmp_path, "assemblyai_api_key": KEY,
+                              "assemblyai_base_url": server.base_url,
+                              "assemblyai_streaming_host": server.streaming_host,
+                              "assemblyai_send_ms": 500})
+    stt = get_stt(settings)
+    assert isinstance(stt, AssemblyAiStt) and stt.send_ms == 500
+
+    # 40 ms pushes go out as 500 ms messages; the server closes a session on any message
+    # outside 50–1000 ms (3007), so a clean final shows every one was valid.
+    events = stream_audio(stt, load_audio(stereo_call).channels[0])
+
+    finals = [e for e in events if e.kind == "final"]
+    assert len(finals) == 1 and wer(REP_TEXT, finals[0].text) < 0.2
+
+
+def test_a_send_size_outside_what_the_api_takes_is_refused_at_startup(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="SALESCOACH_ASSEMBLYAI_SEND_MS"):
+        load_settings({"instance_path": tmp_path, "assemblyai_send_ms": 20})
