@@ -104,7 +104,8 @@ CV_GRID = ([replace(_D, l2=l2, bow=bow) for l2 in (3e-5, 1e-4, 3e-4)
 
 def folds(rows: list[dict], pb, k: int = CV_FOLDS) -> list[int]:
     """Deterministic stratified fold per row: rows of each class in file order, dealt 0..k-1."""
-    out, seen = [], {}
+    out: list[int] = []
+    seen: dict[str, int] = {}
     for r in rows:
         label = H.row_label(r, pb) + ":" + r["speaker"]
         out.append(seen.get(label, 0) % k)
@@ -133,7 +134,7 @@ def cross_validate(pb, grid: list, k: int = CV_FOLDS) -> list[dict]:
                         stored=False)
             res = evaluate(test, pb, True, detector=Detector(pb, emb, head=w))
             preds.append(res)
-        pooled = {}
+        pooled: dict[str, list[int]] = {}
         for res in preds:
             for label, v in res["counts"].items():
                 c = pooled.setdefault(label, [0, 0, 0])
@@ -179,21 +180,21 @@ def main() -> None:
     pb = load_playbook(args.playbook.read_text()) if args.playbook else default_playbook()
     rows = load(args.data)
     modes = [False] if args.rules_only else [True, False]
-    results = {}
+    results: dict[str, dict] = {}
     for mode in modes:
-        res = evaluate(rows, pb, mode)
+        scored = evaluate(rows, pb, mode)
         name = "embeddings" if mode else "rules_only"
-        print(f"== {name}: objection macro-F1 {res['objection_macro_f1']}, "
-              f"moment macro-F1 {res['moment_macro_f1']}", file=sys.stderr)
-        for label, v in res["per_label"].items():
+        print(f"== {name}: objection macro-F1 {scored['objection_macro_f1']}, "
+              f"moment macro-F1 {scored['moment_macro_f1']}", file=sys.stderr)
+        for label, v in scored["per_label"].items():
             print(f"  {label:22s} P {v['precision']:.3f} R {v['recall']:.3f} F1 {v['f1']:.3f}"
                   f" (n={v['support']})", file=sys.stderr)
         if args.errors:
-            for e in res["errors"]:
+            for e in scored["errors"]:
                 print(f"  MISS {e}", file=sys.stderr)
-        res.pop("errors")
-        res.pop("counts")
-        results[name] = res
+        scored.pop("errors")
+        scored.pop("counts")
+        results[name] = scored
     print(json.dumps(results))
 
 

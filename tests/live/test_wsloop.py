@@ -202,3 +202,40 @@ def test_a_socket_silent_past_its_idle_limit_is_closed_with_1001() -> None:
         IoLoop.get().call(Echo.sockets[-1].sweep, time.monotonic())
         code, reason = _close_of(ws)
         assert code == 1001 and "no message" in reason
+
+
+def test_a_peer_that_answers_no_ping_is_dropped() -> None:
+    with serve_wsgi(make_echo_app()) as url, \
+            connect(url.replace("http://", "ws://") + "/ws/echo") as ws:
+        ws.send("x")
+        ws.recv(timeout=10)
+        sock = Echo.sockets[-1]
+        now = time.monotonic()
+
+        def silent_since_a_ping() -> None:
+            sock.last_rx, sock.last_ping = now - 60, now - 30
+            sock.sweep(now)
+
+        IoLoop.get().call(silent_since_a_ping)
+        code, _ = _close_of(ws)
+        assert code == 1006  # aborted: no close handshake with a dead peer
+
+
+def test_waiting_on_the_io_loop_from_its_own_thread_fails_instead_of_hanging() -> None:
+    loop = IoLoop.get()
+    outcome: list[str] = []
+
+    async def noop() -> None:
+        return None
+
+    def on_loop() -> None:
+        try:
+            loop.run(noop(), timeout=1)
+        except RuntimeError as exc:
+            outcome.append(str(exc))
+
+    loop.call(on_loop)
+    deadline = time.monotonic() + 5
+    while not outcome and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert outcome and "loop thread" in outcome[0]
