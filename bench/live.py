@@ -371,6 +371,17 @@ def wer_clean() -> dict[str, Any]:
             "wer_calls": len(refs) // 2}
 
 
+def capacity(server: Server, token: str, levels: list[int], stereo: np.ndarray,
+             timeline: list[Timed], label: str) -> dict[str, Any]:
+    """The ramp's figures for one mode: calls held, calls served, levels, memory per call."""
+    best, served, runs = ramp(server, token, levels, stereo, timeline, label)
+    top = max(runs, key=lambda r: r["calls"])
+    return {f"calls_{label}": best, f"calls_{label}_served_p95_5s": served,
+            f"calls_{label}_levels": [_brief(r) for r in runs],
+            f"mem_per_call_mb_{label}": _r((top["rss_peak_mb"] - top["rss_idle_mb"])
+                                           / top["calls"])}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="short run: few levels, one pass")
@@ -416,13 +427,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[latency] {lat['samples']} samples, p95 audio→nudge "
                   f"{out['audio_to_nudge_p95_ms']} ms, p99 final→nudge "
                   f"{out['final_to_nudge_p99_ms']} ms", flush=True)
-            best, served, runs = ramp(server, token, local_levels, stereo, timeline, "local")
-            out["calls_local"] = best
-            out["calls_local_served_p95_5s"] = served
-            out["calls_local_levels"] = [_brief(r) for r in runs]
-            top = max(runs, key=lambda r: r["calls"])
-            out["mem_per_call_mb_local"] = _r(
-                (top["rss_peak_mb"] - top["rss_idle_mb"]) / top["calls"])
+            out.update(capacity(server, token, local_levels, stereo, timeline, "local"))
         finally:
             server.stop()
 
@@ -436,13 +441,7 @@ def main(argv: list[str] | None = None) -> int:
                         log_name="server-relay.log")
         try:
             warm(server, token, stereo, timeline)
-            best, served, runs = ramp(server, token, relay_levels, stereo, timeline, "relay")
-            out["calls_relay"] = best
-            out["calls_relay_served_p95_5s"] = served
-            out["calls_relay_levels"] = [_brief(r) for r in runs]
-            top = max(runs, key=lambda r: r["calls"])
-            out["mem_per_call_mb_relay"] = _r(
-                (top["rss_peak_mb"] - top["rss_idle_mb"]) / top["calls"])
+            out.update(capacity(server, token, relay_levels, stereo, timeline, "relay"))
         finally:
             server.stop()
             dev.stop()

@@ -62,15 +62,6 @@ def louder_than(pcm16: bytes, dbfs: float) -> bool:
     return bool(x.size) and float(x @ x) > threshold * x.size
 
 
-def rms_dbfs(pcm16: bytes) -> float:
-    """Level of a PCM16 chunk in dBFS (-120 for digital silence)."""
-    x = np.frombuffer(pcm16, dtype=np.int16).astype(np.float32)
-    if x.size == 0:
-        return -120.0
-    rms = float(np.sqrt(np.mean(x * x)))
-    return 20.0 * float(np.log10(rms / 32768.0)) if rms > 0 else -120.0
-
-
 def read_wav_channels(path: Path) -> tuple[list[np.ndarray], int]:
     """Channels of a PCM WAV as int16 arrays resampled to 16 kHz, and the original rate.
 

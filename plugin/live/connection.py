@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from plugin.live import store
-from plugin.live.pipeline import LiveCall
+from plugin.live.pipeline import LiveCall, shared_pool
 from plugin.live.registry import CallEnded, CallRegistry, ChannelMismatch
 from plugin.live.sources import (
     AudioFrame,
@@ -47,17 +47,9 @@ Verify = Callable[[str], Identity]
 Offload = Callable[[Callable[[], None]], Any]
 _Item = list[Frame] | SourceError | None  # None: the socket closed
 
-_pool_lock = threading.Lock()
-_control_pool: ThreadPoolExecutor | None = None
-
-
 def control_pool() -> ThreadPoolExecutor:
     """Threads for socket messages that may wait (start, stop, watch, close)."""
-    global _control_pool
-    with _pool_lock:
-        if _control_pool is None:
-            _control_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="live-control")
-        return _control_pool
+    return shared_pool("live-control", 8)
 
 
 def _jsonable(value: Any) -> Any:

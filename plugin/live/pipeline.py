@@ -45,27 +45,27 @@ VOICE_DBFS = -45.0  # a chunk louder than this counts as voice activity
 SPEAKING_HOLD_MS = 800  # voice or a partial within this window = still speaking
 
 _pool_lock = threading.Lock()
-_stt_pool: ThreadPoolExecutor | None = None
-_deep_pool: ThreadPoolExecutor | None = None
+_pools: dict[str, ThreadPoolExecutor] = {}
+
+
+def shared_pool(name: str, workers: int) -> ThreadPoolExecutor:
+    """The process's thread pool called ``name`` (created on first use)."""
+    with _pool_lock:
+        pool = _pools.get(name)
+        if pool is None:
+            pool = _pools[name] = ThreadPoolExecutor(max_workers=workers,
+                                                     thread_name_prefix=name)
+        return pool
 
 
 def stt_pool() -> ThreadPoolExecutor:
     """The bounded pool every call's STT work runs on (see the module docstring)."""
-    global _stt_pool
-    with _pool_lock:
-        if _stt_pool is None:
-            _stt_pool = ThreadPoolExecutor(max_workers=max(16, 8 * (os.cpu_count() or 2)),
-                                           thread_name_prefix="live-stt")
-        return _stt_pool
+    return shared_pool("live-stt", max(16, 8 * (os.cpu_count() or 2)))
 
 
 def side_pool() -> ThreadPoolExecutor:
     """Small pool for work that may wait on a broker (enqueueing deep tasks, submit_call)."""
-    global _deep_pool
-    with _pool_lock:
-        if _deep_pool is None:
-            _deep_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="live-side")
-        return _deep_pool
+    return shared_pool("live-side", 2)
 
 
 def enqueue_deep(call_id: str, tenant_id: str, upto_seq: int) -> bool:
@@ -257,6 +257,7 @@ class LiveCall:
 
     def _decode(self, ch: _Channel, data: bytes) -> None:
         """Push audio to the channel's STT stream; turn what comes out into events."""
+        failed: Exception | None = None
         try:
             events = ch.stream.push(data)
             ch.failure = ""
@@ -269,13 +270,11 @@ class LiveCall:
                            "message": message})
             ch.failure = message
             events = []
-            if data:  # an inline stream's audio was counted by _feed, on another thread
-                ch.samples += len(data) // 2
-            if isinstance(exc, ProviderUnavailable):
-                self._reopen(ch)
-        else:
-            if data:
-                ch.samples += len(data) // 2
+            failed = exc
+        if data:  # an inline stream's audio is counted by _feed, on another thread
+            ch.samples += len(data) // 2
+        if isinstance(failed, ProviderUnavailable):
+            self._reopen(ch)  # after counting: the new session starts at this call time
         now_ms = self.offset_ms + ch.samples * 1000 // SAMPLE_RATE
         if data and louder_than(data[-SAMPLE_RATE // 5:], VOICE_DBFS):  # last ~100 ms
             ch.last_voice_ms = now_ms
