@@ -10,7 +10,10 @@ Runs everything on loopback and stops by itself; the last line printed is one JS
   its nudges. Calls are staggered; each channel is silent about half the time.
 - ``calls_relay``: the same with speech on the local AssemblyAI-protocol server
   (timed-script backend) in cloud mode (``SALESCOACH_STT_ENGINE=assemblyai``).
-- ``mem_per_call_mb_*``: server RSS growth per call at the largest level run.
+- ``mem_per_call_mb_*``: server RSS growth per call: the peak RSS while holding
+  ``calls_*`` calls (the largest level within target), less the RSS before the ramp's first
+  level (after warm-up), over those calls. An upper bound: it includes the engines' working
+  memory, which grows with the load rather than with each call.
 - ``wer_clean``: the live (streaming) local engine on the shipped demo calls.
 
 Usage: ``python bench/live.py [--quick] [--local-levels 1,2,4] [--relay-levels 25,50]``.
@@ -374,12 +377,12 @@ def wer_clean() -> dict[str, Any]:
 def capacity(server: Server, token: str, levels: list[int], stereo: np.ndarray,
              timeline: list[Timed], label: str) -> dict[str, Any]:
     """The ramp's figures for one mode: calls held, calls served, levels, memory per call."""
+    base = rss_mb(server.worker_pid)
     best, served, runs = ramp(server, token, levels, stereo, timeline, label)
-    top = max(runs, key=lambda r: r["calls"])
+    held = next((r for r in runs if r["calls"] == best), max(runs, key=lambda r: r["calls"]))
     return {f"calls_{label}": best, f"calls_{label}_served_p95_5s": served,
             f"calls_{label}_levels": [_brief(r) for r in runs],
-            f"mem_per_call_mb_{label}": _r((top["rss_peak_mb"] - top["rss_idle_mb"])
-                                           / top["calls"])}
+            f"mem_per_call_mb_{label}": round((held["rss_peak_mb"] - base) / held["calls"], 2)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -394,9 +397,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--latency-calls", type=int, default=0, help="calls for the latency run")
     args = ap.parse_args(argv)
     local_levels = [int(x) for x in args.local_levels.split(",") if x] or (
-        [1, 2] if args.quick else [1, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40])
+        [1, 2] if args.quick else [1, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 48, 56, 64, 80])
     relay_levels = [int(x) for x in args.relay_levels.split(",") if x] or (
-        [10, 25] if args.quick else [25, 50, 75, 100, 125, 150, 200, 250, 300])
+        [10, 25] if args.quick else [25, 50, 75, 100, 125, 150, 200, 250, 300, 400])
     latency_calls = args.latency_calls or (2 if args.quick else 4)
 
     workdir = Path(tempfile.mkdtemp(prefix="salescoach-bench-live-"))

@@ -10,10 +10,18 @@ with their nudges in one transaction, then pushed to every attached listener. ``
 every 500 ms of call time with who is speaking (voice activity + partials) for the
 monologue clock. Every few turns the deep tier (running summary, checklist review) is
 enqueued on the ``live`` Celery queue; its results come back through ``plugin.live.bus``.
+
+A network STT session (AssemblyAI) can end mid-call: it expires, or the connection drops.
+So the audio of such a channel that no final has covered yet is kept (``KeptAudio``: voiced
+audio and up to half a second of the silence before it, at most ``RETAIN_MAX_MS``), and a
+replacement session is given it first, at ``REPLAY_SPEED`` times real time (the service wants
+audio at about the pace it was spoken) until it has caught up with the live audio. A turn
+cut by the end of a session is heard whole by the next one, and no audio is lost.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -27,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from plugin.coach.types import Turn, Word
+from plugin.eventloop import IoLoop
 from plugin.live import store
 from plugin.live.audio import SAMPLE_RATE, louder_than
 from plugin.live.sources import AudioFrame
@@ -43,6 +52,10 @@ TICK_EVERY_MS = 500  # on_tick cadence in call time
 REOPEN_EVERY_S = 5.0  # a failed network STT session is replaced at most this often
 VOICE_DBFS = -45.0  # a chunk louder than this counts as voice activity
 SPEAKING_HOLD_MS = 800  # voice or a partial within this window = still speaking
+RETAIN_MAX_MS = 30_000  # unfinalised audio of a network STT channel kept for a new session
+RETAIN_SILENCE_MS = 500  # silence kept before the first voiced audio of an open turn
+REPLAY_SPEED = 2.0  # a replacement session gets the kept audio at this multiple of real time
+REPLAY_STEP_MS = 500  # ... in messages of this much audio
 
 _pool_lock = threading.Lock()
 _pools: dict[str, ThreadPoolExecutor] = {}
@@ -91,6 +104,55 @@ def submit_post_call(call_id: str) -> bool:
     return True
 
 
+class KeptAudio:
+    """A network channel's audio that no final has covered yet: voiced audio, at most
+    ``silence_ms`` of the silence before it, at most ``max_ms`` in all (times in samples)."""
+
+    def __init__(self, silence_ms: int = RETAIN_SILENCE_MS, max_ms: int = RETAIN_MAX_MS,
+                 rate: int = SAMPLE_RATE) -> None:
+        self._silence, self._max = silence_ms * rate // 1000, max_ms * rate // 1000
+        self._chunks: deque[tuple[int, int, bool, bytes]] = deque()  # start, end, voiced, pcm
+        self._first_voiced: int | None = None  # start of the first voiced chunk
+
+    def add(self, start: int, pcm16: bytes, voiced: bool) -> None:
+        """Keep the chunk of PCM16 that begins at sample ``start``."""
+        end = start + len(pcm16) // 2
+        chunks = self._chunks
+        chunks.append((start, end, voiced, pcm16))
+        if voiced and self._first_voiced is None:
+            self._first_voiced = start
+        limit = (end if self._first_voiced is None else self._first_voiced) - self._silence
+        while chunks and not chunks[0][2] and chunks[0][1] <= limit:
+            chunks.popleft()
+        if chunks and chunks[0][0] < end - self._max:
+            while chunks and chunks[0][0] < end - self._max:
+                chunks.popleft()
+            self._find_voice()
+
+    def cover(self, upto: int) -> None:
+        """A final reached sample ``upto``: the audio before it need not be kept."""
+        chunks = self._chunks
+        if not chunks or chunks[0][0] >= upto:
+            return
+        while chunks and chunks[0][1] <= upto:
+            chunks.popleft()
+        if chunks and chunks[0][0] < upto:  # the chunk the final ends in: keep the rest
+            start, end, voiced, pcm = chunks.popleft()
+            chunks.appendleft((upto, end, voiced, pcm[(upto - start) * 2:]))
+        self._find_voice()
+
+    def start(self) -> int | None:
+        """The first kept sample, or None when nothing is kept."""
+        return self._chunks[0][0] if self._chunks else None
+
+    def pcm(self) -> list[bytes]:
+        """The kept audio, oldest first."""
+        return [pcm for _s, _e, _v, pcm in self._chunks]
+
+    def _find_voice(self) -> None:
+        self._first_voiced = next((s for s, _e, v, _p in self._chunks if v), None)
+
+
 @dataclass
 class _Channel:
     index: int
@@ -105,6 +167,11 @@ class _Channel:
     samples: int = 0
     last_voice_ms: int = -10_000
     last_partial_ms: int = -10_000
+    # Network streams only: audio no final has covered yet, and the audio a replacement
+    # session has still to be given (see the module docstring).
+    kept: KeptAudio = field(default_factory=KeptAudio)
+    replay: deque[bytes] = field(default_factory=deque)
+    replaying: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
     idle: threading.Condition = field(init=False)
 
@@ -204,19 +271,54 @@ class LiveCall:
 
     def _feed(self, ch: _Channel, data: bytes) -> None:
         """Send audio to a network stream from the caller's thread (the socket's event loop),
-        which only counts it. Results, ticks, errors and reopening run on the pool
+        which only counts and keeps it. Results, ticks, errors and reopening run on the pool
         (``_kick``), since they store turns and may wait."""
-        try:
-            ch.stream.send(data)
-            due = False
-        except Exception:  # noqa: BLE001 - the pool's drain reports it and reopens
-            due = True
-        ch.samples += len(data) // 2  # only this thread changes it for inline streams
-        now_ms = self.offset_ms + ch.samples * 1000 // SAMPLE_RATE
-        if data and louder_than(data[-SAMPLE_RATE // 5:], VOICE_DBFS):  # last ~100 ms
+        tail_voiced = bool(data) and louder_than(data[-SAMPLE_RATE // 5:], VOICE_DBFS)
+        voiced = tail_voiced or (len(data) > SAMPLE_RATE // 5 and louder_than(data, VOICE_DBFS))
+        due = False
+        with ch.lock:  # keep, count and send in one step, so a reopen sees all or none of it
+            start = ch.samples
+            ch.samples += len(data) // 2
+            ch.kept.add(start, data, voiced)
+            if ch.replaying:
+                ch.replay.append(data)  # the new session is still catching up
+            else:
+                try:
+                    ch.stream.send(data)
+                except Exception:  # noqa: BLE001 - the pool's drain reports it and reopens
+                    due = True
+            now_ms = self.offset_ms + ch.samples * 1000 // SAMPLE_RATE
+        if tail_voiced:
             ch.last_voice_ms = now_ms
         if due or now_ms - self._last_tick_ms >= TICK_EVERY_MS:
             self._kick(ch)
+
+    async def _catch_up(self, ch: _Channel, stream: SttStream) -> None:
+        """Give a replacement session the kept audio, then the live audio queued meanwhile,
+        at ``REPLAY_SPEED`` times real time; then ``_feed`` sends straight to it again."""
+        step = SAMPLE_RATE * 2 * REPLAY_STEP_MS // 1000
+        while True:
+            with ch.lock:
+                if ch.stream is not stream:  # replaced again; that session catches up itself
+                    return
+                chunk = bytearray()
+                while ch.replay and len(chunk) < step:
+                    chunk += ch.replay.popleft()
+                if not chunk:
+                    ch.replaying = False
+                    return
+                try:
+                    stream.send(bytes(chunk))
+                except Exception:  # noqa: BLE001 - this session failed too: reopen again
+                    ch.replay.clear()
+                    ch.replaying = False
+                    failed = True
+                else:
+                    failed = False
+            if failed:
+                self._kick(ch)
+                return
+            await asyncio.sleep(len(chunk) / (SAMPLE_RATE * 2) / REPLAY_SPEED)
 
     def _kick(self, ch: _Channel) -> None:
         """Collect a stream's waiting events now (a drain with no new audio)."""
@@ -302,9 +404,16 @@ class LiveCall:
                         exc_info=True)
             return
         stream.on_ready = lambda: self._kick(ch)
-        ch.base_ms = ch.samples * 1000 // SAMPLE_RATE
-        ch.stream = stream
+        with ch.lock:  # from the oldest audio no final covered (all audio, if not a network
+            # stream); later audio queues behind it until the new session has caught up
+            kept_from = ch.kept.start()
+            ch.base_ms = (ch.samples if kept_from is None else kept_from) * 1000 // SAMPLE_RATE
+            ch.replay = deque(ch.kept.pcm())
+            ch.replaying = bool(ch.replay)
+            ch.stream = stream
         ch.failure = ""
+        if ch.replaying:
+            IoLoop.get().spawn(self._catch_up(ch, stream))
         log.info("STT reopened on call %s channel %s at %d ms", self.call_id, ch.role,
                  ch.base_ms)
         self.emit({"type": "error", "code": "stt_reconnected", "fatal": False,
@@ -328,6 +437,9 @@ class LiveCall:
                            "text": ev.text, "start_ms": ev.start_ms + off,
                            "end_ms": ev.end_ms + off})
             return
+        if ch.stream.inline_push:
+            with ch.lock:
+                ch.kept.cover((ch.base_ms + ev.end_ms) * SAMPLE_RATE // 1000)
         text = ev.text.strip()
         if not text:
             return
@@ -442,6 +554,12 @@ class LiveCall:
             self.ending = True
             self.drain()
             for ch in self._channels:
+                with ch.lock:  # a replacement session still catching up gets the rest now
+                    rest, ch.replaying = b"".join(ch.replay), False
+                    ch.replay.clear()
+                if rest:
+                    with contextlib.suppress(Exception):
+                        ch.stream.send(rest)
                 try:
                     events = ch.stream.finish()
                 except Exception:  # noqa: BLE001

@@ -10,6 +10,7 @@ import pytest
 
 from plugin.devservers.assemblyai import AssemblyAIDevServer
 from plugin.live.scripted import Timed
+from plugin.speech import wer
 
 pytestmark = pytest.mark.slow
 
@@ -54,3 +55,11 @@ def test_expired_stt_sessions_are_reopened_and_the_call_keeps_its_clock(
     late = [f for f in finals if "thousand" in f["text"].lower() or "10,000" in f["text"]]
     assert late, [f["text"] for f in finals]
     assert abs(late[-1]["start_ms"] - last.start_ms) < 1500
+    # and no line was lost or heard twice where a session ended: each speaker's finals read
+    # as their lines (a line cut by an expiry was given whole to the next session)
+    for speaker in ("rep", "customer"):
+        said = " ".join(t.text for t in timeline if t.speaker == speaker)
+        heard = " ".join(f["text"] for f in client.of("final") if f["speaker"] == speaker)
+        assert wer(said, heard) <= 0.2, (said, heard)
+    for word in ("goals", "expensive", "mind"):
+        assert sum(word in f["text"].lower() for f in client.of("final")) == 1, word
