@@ -12,9 +12,9 @@ monologue clock. Every few turns the deep tier (running summary, checklist revie
 enqueued on the ``live`` Celery queue; its results come back through ``plugin.live.bus``.
 
 A network STT session (AssemblyAI) can end mid-call: it expires, or the connection drops.
-So the audio of such a channel that no final has covered yet is kept (``KeptAudio``: voiced
-audio and up to half a second of the silence before it, at most ``RETAIN_MAX_MS``), and a
-replacement session is given it first, at ``REPLAY_SPEED`` times real time (the service wants
+So the audio of such a channel that the service has not finalised is kept (``KeptAudio``:
+the open turn's audio, or the last two seconds when no turn is open), and a replacement
+session is given it first, at ``REPLAY_SPEED`` times real time (the service wants
 audio at about the pace it was spoken) until it has caught up with the live audio. A turn
 cut by the end of a session is heard whole by the next one, and no audio is lost.
 """
@@ -53,7 +53,8 @@ REOPEN_EVERY_S = 5.0  # a failed network STT session is replaced at most this of
 VOICE_DBFS = -45.0  # a chunk louder than this counts as voice activity
 SPEAKING_HOLD_MS = 800  # voice or a partial within this window = still speaking
 RETAIN_MAX_MS = 30_000  # unfinalised audio of a network STT channel kept for a new session
-RETAIN_SILENCE_MS = 500  # silence kept before the first voiced audio of an open turn
+RETAIN_LEAD_MS = 500  # ... from this long before the open turn's first word
+RETAIN_IDLE_MS = 2_000  # ... or, with no turn open, this much (speech not yet answered for)
 REPLAY_SPEED = 2.0  # a replacement session gets the kept audio at this multiple of real time
 REPLAY_STEP_MS = 500  # ... in messages of this much audio
 
@@ -105,41 +106,43 @@ def submit_post_call(call_id: str) -> bool:
 
 
 class KeptAudio:
-    """A network channel's audio that no final has covered yet: voiced audio, at most
-    ``silence_ms`` of the silence before it, at most ``max_ms`` in all (times in samples)."""
+    """A network channel's audio the service has not finalised, for a replacement session:
+    the open turn's audio from ``lead_ms`` before its first word (the service's partials say
+    where it began), or with no turn open the last ``idle_ms`` (speech it has not answered
+    for yet); never more than ``max_ms``. Times are in samples."""
 
-    def __init__(self, silence_ms: int = RETAIN_SILENCE_MS, max_ms: int = RETAIN_MAX_MS,
-                 rate: int = SAMPLE_RATE) -> None:
-        self._silence, self._max = silence_ms * rate // 1000, max_ms * rate // 1000
-        self._chunks: deque[tuple[int, int, bool, bytes]] = deque()  # start, end, voiced, pcm
-        self._first_voiced: int | None = None  # start of the first voiced chunk
+    def __init__(self, lead_ms: int = RETAIN_LEAD_MS, idle_ms: int = RETAIN_IDLE_MS,
+                 max_ms: int = RETAIN_MAX_MS, rate: int = SAMPLE_RATE) -> None:
+        self._lead, self._idle, self._max = (ms * rate // 1000 for ms in (lead_ms, idle_ms,
+                                                                          max_ms))
+        self._chunks: deque[tuple[int, bytes]] = deque()  # (start sample, PCM16)
+        self._turns: list[int] = []  # where the turns the service has open began (partials)
 
-    def add(self, start: int, pcm16: bytes, voiced: bool) -> None:
-        """Keep the chunk of PCM16 that begins at sample ``start``."""
-        end = start + len(pcm16) // 2
+    def add(self, start: int, pcm16: bytes) -> None:
+        """Keep the chunk of PCM16 that begins at sample ``start`` (right after the last)."""
         chunks = self._chunks
-        chunks.append((start, end, voiced, pcm16))
-        if voiced and self._first_voiced is None:
-            self._first_voiced = start
-        limit = (end if self._first_voiced is None else self._first_voiced) - self._silence
-        while chunks and not chunks[0][2] and chunks[0][1] <= limit:
+        chunks.append((start, pcm16))
+        end = start + len(pcm16) // 2
+        keep = min(self._turns) - self._lead if self._turns else end - self._idle
+        keep = max(keep, end - self._max)
+        while chunks and chunks[0][0] + len(chunks[0][1]) // 2 <= keep:  # whole chunks
             chunks.popleft()
-        if chunks and chunks[0][0] < end - self._max:
-            while chunks and chunks[0][0] < end - self._max:
-                chunks.popleft()
-            self._find_voice()
+
+    def open_turn(self, start: int) -> None:
+        """A partial: the service hears a turn that began at sample ``start``."""
+        if start not in self._turns:
+            self._turns.append(start)
 
     def cover(self, upto: int) -> None:
-        """A final reached sample ``upto``: the audio before it need not be kept."""
+        """A final ends at sample ``upto``: the audio before it need not be kept."""
+        # That turn is done; a later turn's partial may have come before this final.
+        self._turns = [t for t in self._turns if t >= upto]
         chunks = self._chunks
-        if not chunks or chunks[0][0] >= upto:
-            return
-        while chunks and chunks[0][1] <= upto:
+        while chunks and chunks[0][0] + len(chunks[0][1]) // 2 <= upto:
             chunks.popleft()
         if chunks and chunks[0][0] < upto:  # the chunk the final ends in: keep the rest
-            start, end, voiced, pcm = chunks.popleft()
-            chunks.appendleft((upto, end, voiced, pcm[(upto - start) * 2:]))
-        self._find_voice()
+            start, pcm = chunks.popleft()
+            chunks.appendleft((upto, pcm[(upto - start) * 2:]))
 
     def start(self) -> int | None:
         """The first kept sample, or None when nothing is kept."""
@@ -147,10 +150,7 @@ class KeptAudio:
 
     def pcm(self) -> list[bytes]:
         """The kept audio, oldest first."""
-        return [pcm for _s, _e, _v, pcm in self._chunks]
-
-    def _find_voice(self) -> None:
-        self._first_voiced = next((s for s, _e, v, _p in self._chunks if v), None)
+        return [pcm for _start, pcm in self._chunks]
 
 
 @dataclass
@@ -273,13 +273,12 @@ class LiveCall:
         """Send audio to a network stream from the caller's thread (the socket's event loop),
         which only counts and keeps it. Results, ticks, errors and reopening run on the pool
         (``_kick``), since they store turns and may wait."""
-        tail_voiced = bool(data) and louder_than(data[-SAMPLE_RATE // 5:], VOICE_DBFS)
-        voiced = tail_voiced or (len(data) > SAMPLE_RATE // 5 and louder_than(data, VOICE_DBFS))
+        voiced = bool(data) and louder_than(data[-SAMPLE_RATE // 5:], VOICE_DBFS)  # last 100 ms
         due = False
         with ch.lock:  # keep, count and send in one step, so a reopen sees all or none of it
             start = ch.samples
             ch.samples += len(data) // 2
-            ch.kept.add(start, data, voiced)
+            ch.kept.add(start, data)
             if ch.replaying:
                 ch.replay.append(data)  # the new session is still catching up
             else:
@@ -288,7 +287,7 @@ class LiveCall:
                 except Exception:  # noqa: BLE001 - the pool's drain reports it and reopens
                     due = True
             now_ms = self.offset_ms + ch.samples * 1000 // SAMPLE_RATE
-        if tail_voiced:
+        if voiced:
             ch.last_voice_ms = now_ms
         if due or now_ms - self._last_tick_ms >= TICK_EVERY_MS:
             self._kick(ch)
@@ -303,7 +302,11 @@ class LiveCall:
                     return
                 chunk = bytearray()
                 while ch.replay and len(chunk) < step:
-                    chunk += ch.replay.popleft()
+                    head = ch.replay.popleft()
+                    if len(head) > step - len(chunk):
+                        ch.replay.appendleft(head[step - len(chunk):])
+                        head = head[:step - len(chunk)]
+                    chunk += head
                 if not chunk:
                     ch.replaying = False
                     return
@@ -431,6 +434,9 @@ class LiveCall:
         off = self.offset_ms + ch.base_ms  # STT times count from its session's start
         if ev.kind == "partial":
             ch.last_partial_ms = now_ms
+            if ch.stream.inline_push and ev.words:
+                with ch.lock:
+                    ch.kept.open_turn((ch.base_ms + ev.start_ms) * SAMPLE_RATE // 1000)
             if ev.text.strip():
                 self.emit({"type": "partial", "channel": ch.index,
                            "speaker": ch.role if ch.role != "mixed" else "mixed",
