@@ -167,7 +167,7 @@ class _Channel:
     samples: int = 0
     last_voice_ms: int = -10_000
     last_partial_ms: int = -10_000
-    # Network streams only: audio no final has covered yet, and the audio a replacement
+    # Network streams only: audio the service has not finalised, and the audio a replacement
     # session has still to be given (see the module docstring).
     kept: KeptAudio = field(default_factory=KeptAudio)
     replay: deque[bytes] = field(default_factory=deque)
@@ -407,7 +407,7 @@ class LiveCall:
                         exc_info=True)
             return
         stream.on_ready = lambda: self._kick(ch)
-        with ch.lock:  # from the oldest audio no final covered (all audio, if not a network
+        with ch.lock:  # from the oldest audio kept (all audio so far, if not a network
             # stream); later audio queues behind it until the new session has caught up
             kept_from = ch.kept.start()
             ch.base_ms = (ch.samples if kept_from is None else kept_from) * 1000 // SAMPLE_RATE
