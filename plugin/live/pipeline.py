@@ -120,13 +120,10 @@ class KeptAudio:
 
     def add(self, start: int, pcm16: bytes) -> None:
         """Keep the chunk of PCM16 that begins at sample ``start`` (right after the last)."""
-        chunks = self._chunks
-        chunks.append((start, pcm16))
+        self._chunks.append((start, pcm16))
         end = start + len(pcm16) // 2
         keep = min(self._turns) - self._lead if self._turns else end - self._idle
-        keep = max(keep, end - self._max)
-        while chunks and chunks[0][0] + len(chunks[0][1]) // 2 <= keep:  # whole chunks
-            chunks.popleft()
+        self._drop_chunks_ending_by(max(keep, end - self._max))
 
     def open_turn(self, start: int) -> None:
         """A partial: the service hears a turn that began at sample ``start``."""
@@ -137,9 +134,8 @@ class KeptAudio:
         """A final ends at sample ``upto``: the audio before it need not be kept."""
         # That turn is done; a later turn's partial may have come before this final.
         self._turns = [t for t in self._turns if t >= upto]
+        self._drop_chunks_ending_by(upto)
         chunks = self._chunks
-        while chunks and chunks[0][0] + len(chunks[0][1]) // 2 <= upto:
-            chunks.popleft()
         if chunks and chunks[0][0] < upto:  # the chunk the final ends in: keep the rest
             start, pcm = chunks.popleft()
             chunks.appendleft((upto, pcm[(upto - start) * 2:]))
@@ -147,6 +143,11 @@ class KeptAudio:
     def start(self) -> int | None:
         """The first kept sample, or None when nothing is kept."""
         return self._chunks[0][0] if self._chunks else None
+
+    def _drop_chunks_ending_by(self, sample: int) -> None:
+        chunks = self._chunks
+        while chunks and chunks[0][0] + len(chunks[0][1]) // 2 <= sample:
+            chunks.popleft()
 
     def pcm(self) -> list[bytes]:
         """The kept audio, oldest first."""
@@ -301,12 +302,8 @@ class LiveCall:
                 if ch.stream is not stream:  # replaced again; that session catches up itself
                     return
                 chunk = bytearray()
-                while ch.replay and len(chunk) < step:
-                    head = ch.replay.popleft()
-                    if len(head) > step - len(chunk):
-                        ch.replay.appendleft(head[step - len(chunk):])
-                        head = head[:step - len(chunk)]
-                    chunk += head
+                while ch.replay and len(chunk) < step:  # whole frames (each ≤ 1 s)
+                    chunk += ch.replay.popleft()
                 if not chunk:
                     ch.replaying = False
                     return
