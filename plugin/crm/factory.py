@@ -3,7 +3,9 @@ back encrypted), and store new connections."""
 
 from __future__ import annotations
 
+import itertools
 import logging
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -121,6 +123,17 @@ class RoutingAdapter(CrmAdapter):
     def write_call_activity(self, activity: CallActivity, idempotency_key: str) -> str:
         return self.for_record(activity.record_id).write_call_activity(activity,
                                                                        idempotency_key)
+
+    def update_call_activity(self, crm_id: str, activity: CallActivity,
+                             idempotency_key: str) -> str:
+        return self.for_record(activity.record_id).update_call_activity(crm_id, activity,
+                                                                        idempotency_key)
+
+    def search_records(self, text: str, limit: int = 20) -> list[dict[str, Any]]:
+        """Both CRMs' matches, interleaved so neither hides the other."""
+        found = [a.search_records(text, limit) for a in self.adapters.values()]
+        merged = [r for group in itertools.zip_longest(*found) for r in group if r]
+        return merged[:limit]
 
 
 def adapter_for(session: Session, tenant_id: str, settings: Settings, kind: str | None = None,

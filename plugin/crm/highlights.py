@@ -64,37 +64,86 @@ def money(amount: Any) -> str:
     return f"${value:,.0f}"
 
 
-def build_highlights(activities: list[dict[str, Any]], deals: list[dict[str, Any]],
-                     limit: int = 8) -> tuple[str, ...]:
-    """Lines for the coach and the rep: one per topic (most recent mention), competitors,
-    then open deals. ``activities`` are newest first with ``date``, ``kind`` and ``notes``."""
-    lines: list[str] = []
+OWN_SUBJECT_PREFIXES = ("Sales Coach report:", "Sales Coach call notes:")
+# The signed report link every activity we write carries (plugin.reports.links).
+OWN_LINK = re.compile(r"/panel/calls/[\w-]+\?s=")
+
+
+def is_own_activity(act: dict[str, Any]) -> bool:
+    """An activity Sales Coach wrote itself: it carries our call key, or (a portal or org
+    where the key field was removed) our subject or signed report link."""
+    if act.get("call_key"):
+        return True
+    subject = str(act.get("subject") or "")
+    return subject.startswith(OWN_SUBJECT_PREFIXES) or bool(
+        OWN_LINK.search(str(act.get("notes") or "")))
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\W+", " ", text.lower()).strip()
+
+
+def highlight_items(activities: list[dict[str, Any]], deals: list[dict[str, Any]],
+                    limit: int = 8) -> list[dict[str, Any]]:
+    """``{"topic", "text", "date", "kind"}`` per highlight: one per topic from its newest
+    mention, competitors once each, then open deals. Our own activities are skipped and no
+    sentence or text appears twice. ``activities`` are newest first."""
+    items: list[dict[str, Any]] = []
     seen_topics: set[str] = set()
     seen_competitors: list[str] = []
+    seen_text: set[str] = set()
     for act in activities:
+        if is_own_activity(act):
+            continue
         notes = strip_html(str(act.get("notes") or ""))
         if not notes:
             continue
-        when = short_date(str(act.get("date") or ""))
+        day = str(act.get("date") or "")[:10]
         kind = "call" if act.get("kind") in ("call", "Call") else str(act.get("kind") or "call")
-        for topic, pattern, phrase in TOPICS:
-            if topic in seen_topics:
+        for sentence in _SENTENCE.split(notes):
+            text = _clip(sentence)
+            if not text or _norm(text) in seen_text:
                 continue
-            for sentence in _SENTENCE.split(notes):
-                if pattern.search(sentence):
-                    lines.append(f"{phrase} on the {when} {kind}: {_clip(sentence)}")
-                    seen_topics.add(topic)
-                    break
+            topic = next((t for t, pattern, _ in TOPICS
+                          if t not in seen_topics and pattern.search(sentence)), None)
+            if topic is not None:
+                seen_topics.add(topic)
+                seen_text.add(_norm(text))
+                items.append({"topic": topic, "text": text, "date": day, "kind": kind})
         new = [c for c in competitors_in(notes) if c not in seen_competitors]
         if new:
             seen_competitors += new
-            lines.append(f"Mentioned competitor{'s' if len(new) > 1 else ''} "
-                         f"{', '.join(new)} on the {when} {kind}")
+            items.append({"topic": "competitor", "text": ", ".join(new), "date": day,
+                          "kind": kind, "competitors": new})
     for deal in deals:
         parts = [str(deal.get("name") or "deal"), str(deal.get("stage") or "")]
         if money(deal.get("amount")):
             parts.append(money(deal.get("amount")))
         if deal.get("close_date"):
             parts.append("closes " + short_date(str(deal["close_date"])))
-        lines.append("Open deal: " + ", ".join(p for p in parts if p))
-    return tuple(lines[:limit])
+        text = ", ".join(p for p in parts if p)
+        if _norm(text) not in seen_text:
+            seen_text.add(_norm(text))
+            items.append({"topic": "deal", "text": text,
+                          "date": str(deal.get("close_date") or "")[:10], "kind": "deal"})
+    return items[:limit]
+
+
+def highlight_line(item: dict[str, Any]) -> str:
+    """The citable line of one highlight item (what the coach and the widgets show)."""
+    when, kind = short_date(str(item.get("date") or "")), item.get("kind") or "call"
+    if item["topic"] == "deal":
+        return "Open deal: " + str(item["text"])
+    if item["topic"] == "competitor":
+        names = list(item.get("competitors") or [item["text"]])
+        return (f"Mentioned competitor{'s' if len(names) > 1 else ''} {', '.join(names)} "
+                f"on the {when} {kind}")
+    phrase = next(p for t, _, p in TOPICS if t == item["topic"])
+    return f"{phrase} on the {when} {kind}: {item['text']}"
+
+
+def build_highlights(activities: list[dict[str, Any]], deals: list[dict[str, Any]],
+                     limit: int = 8) -> tuple[str, ...]:
+    """Lines for the coach and the rep (``highlight_items`` as sentences), e.g. "Raised
+    budget concerns on the 3 Nov call: …"."""
+    return tuple(highlight_line(i) for i in highlight_items(activities, deals, limit))

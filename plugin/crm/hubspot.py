@@ -28,7 +28,7 @@ from urllib3.util.retry import Retry
 
 from plugin.coach.types import CustomerContext
 from plugin.crm.cache import CONTEXT_CACHE, TtlCache
-from plugin.crm.highlights import build_highlights, strip_html
+from plugin.crm.highlights import build_highlights, is_own_activity, strip_html
 from plugin.crm.http import retry_after_seconds
 from plugin.crm.retry import DEFAULT_POLICY, RetryPolicy, Unauthorized, call_with_retries
 from plugin.crm.tokens import OAuthApp, OAuthTokens, TokenSaver
@@ -59,8 +59,10 @@ CONTACT_PROPS = ["firstname", "lastname", "jobtitle", "email", "phone", "company
 COMPANY_PROPS = ["name", "domain", "industry", "numberofemployees", "city"]
 DEAL_PROPS = ["dealname", "dealstage", "amount", "closedate", "pipeline", "hs_is_closed"]
 CALL_PROPS = ["hs_timestamp", "hs_call_title", "hs_call_body", "hs_call_duration",
-              "hs_call_direction"]
-NOTE_PROPS = ["hs_timestamp", "hs_note_body"]
+              "hs_call_direction", CALL_KEY_PROPERTY]
+NOTE_PROPS = ["hs_timestamp", "hs_note_body", CALL_KEY_PROPERTY]
+HISTORY_LIMIT = 10  # real (not ours) calls and notes kept for a record's context
+MAX_HISTORY_IDS = 500  # associated calls/notes read (in batches of 100) to find the newest
 CLOSED_STAGES = {"closedwon", "closedlost"}
 # Labels of the default sales pipeline's stages (custom pipelines keep their stage ids).
 STAGE_LABELS = {"appointmentscheduled": "Appointment Scheduled",
@@ -233,11 +235,14 @@ class HubSpotAdapter(CrmAdapter):
                     SimplePublicObjectId as Id,
                 )
                 batch = hs.crm.objects.notes.batch_api
-            body = Input(properties=props, properties_with_history=[],
-                         inputs=[Id(id=i) for i in ids[:100]])
-            return batch.read(body, _request_timeout=self.timeout)
-        result = self._call(f"{api} batch read", op)
-        return list(result.results or [])
+            return [batch.read(Input(properties=props, properties_with_history=[],
+                                     inputs=[Id(id=i) for i in chunk]),
+                               _request_timeout=self.timeout)
+                    for chunk in chunks]
+        # Every associated id, 100 a request: our own calls must not push real ones out.
+        chunks = [ids[i:i + 100] for i in range(0, min(len(ids), MAX_HISTORY_IDS), 100)]
+        results = self._call(f"{api} batch read", op)
+        return [obj for result in results for obj in (result.results or [])]
 
     @staticmethod
     def _assoc_ids(obj: Any, name: str) -> list[str]:
@@ -283,21 +288,60 @@ class HubSpotAdapter(CrmAdapter):
             activities.append({"id": c.id, "date": _day(p.get("hs_timestamp")), "kind": "call",
                                "subject": p.get("hs_call_title") or "",
                                "notes": strip_html(p.get("hs_call_body") or ""),
-                               "at": p.get("hs_timestamp") or "",
-                               "duration_s": (_num(p.get("hs_call_duration")) or 0) // 1000})
+                               "at": _stamp(p.get("hs_timestamp")),
+                               "duration_s": (_num(p.get("hs_call_duration")) or 0) // 1000,
+                               "call_key": p.get(CALL_KEY_PROPERTY) or ""})
         for n in self._batch("notes", self._assoc_ids(rec, "notes"), NOTE_PROPS):
             p = n.properties or {}
             activities.append({"id": n.id, "date": _day(p.get("hs_timestamp")), "kind": "note",
                                "subject": "", "notes": strip_html(p.get("hs_note_body") or ""),
-                               "at": p.get("hs_timestamp") or ""})
+                               "at": _stamp(p.get("hs_timestamp")),
+                               "call_key": p.get(CALL_KEY_PROPERTY) or ""})
+        activities = [a for a in activities if not is_own_activity(a)]
         activities.sort(key=lambda a: str(a.get("at") or ""), reverse=True)
-        activities = activities[:10]
+        activities = activities[:HISTORY_LIMIT]
         for a in activities:
             a.pop("at", None)
         return CustomerContext(crm=self.kind, record_id=record_id, record_type=kind,
                                person=person, company=company, deals=tuple(deals),
                                activities=tuple(activities),
                                highlights=build_highlights(activities, deals))
+
+    def search_records(self, text: str, limit: int = 20) -> list[dict[str, Any]]:
+        """Contacts, companies and deals matching ``text`` (CRM search API ``query``):
+        ``[{"id", "type", "name", "company"}]``, contacts first."""
+        import importlib
+
+        query = " ".join(text.split())[:200]
+        if not any(c.isalnum() for c in query):
+            raise ProviderInputError("search text needs at least one letter or digit")
+        n = max(1, min(int(limit), 50))
+        specs = (("contact", "contacts", CONTACT_PROPS), ("company", "companies", COMPANY_PROPS),
+                 ("deal", "deals", ["dealname"]))
+        out: list[dict[str, Any]] = []
+        for kind, api, props in specs:
+            if len(out) >= n:
+                break
+
+            def op(hs: HubSpot, api: str = api, props: list[str] = props) -> Any:
+                request_cls = importlib.import_module(f"hubspot.crm.{api}") \
+                    .PublicObjectSearchRequest
+                body = request_cls(query=query, limit=n - len(out), properties=props,
+                                   filter_groups=[])
+                return getattr(hs.crm, api).search_api.do_search(
+                    public_object_search_request=body, _request_timeout=self.timeout)
+            for obj in self._call(f"{kind} search", op).results or []:
+                p = obj.properties or {}
+                if kind == "contact":
+                    name = " ".join(x for x in (p.get("firstname"), p.get("lastname")) if x) \
+                        or p.get("email") or ""
+                    company = p.get("company") or ""
+                elif kind == "company":
+                    name = company = p.get("name") or ""
+                else:
+                    name, company = p.get("dealname") or "", ""
+                out.append({"id": str(obj.id), "type": kind, "name": name, "company": company})
+        return out[:n]
 
     # Writes ------------------------------------------------------------------------------
     def call_properties(self, activity: CallActivity, key: str) -> dict[str, str]:
@@ -419,6 +463,14 @@ def _num(value: Any) -> int | None:
         return int(float(value))
     except (TypeError, ValueError):
         return None
+
+
+def _stamp(stamp: Any) -> str:
+    """A sortable ISO time of ``hs_timestamp`` (ISO text or epoch milliseconds)."""
+    text = str(stamp or "")
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text) / 1000, UTC).isoformat()
+    return text
 
 
 def _day(stamp: Any) -> str:

@@ -21,7 +21,7 @@ from simple_salesforce.exceptions import SalesforceError
 
 from plugin.coach.types import CustomerContext
 from plugin.crm.cache import CONTEXT_CACHE, TtlCache
-from plugin.crm.highlights import build_highlights
+from plugin.crm.highlights import build_highlights, is_own_activity
 from plugin.crm.http import CrmSession, retry_after_seconds
 from plugin.crm.retry import DEFAULT_POLICY, RetryPolicy, Unauthorized, call_with_retries
 from plugin.crm.tokens import OAuthApp, OAuthTokens, TokenSaver, refresh_salesforce
@@ -34,6 +34,8 @@ from plugin.providers.errors import (
 )
 
 CALL_KEY_FIELD = "SalesCoach_Call_Key__c"
+HISTORY_LIMIT = 10  # real (not ours) Tasks read for a record's context
+SOSL_RESERVED = set("?&|!{}[]()^~*:\\\"'+-")
 MAX_DESCRIPTION = 32_000
 ID_RE = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
 PREFIX_TYPES = {"003": "Contact", "00Q": "Lead", "001": "Account", "006": "Opportunity"}
@@ -192,14 +194,52 @@ class SalesforceAdapter(CrmAdapter):
                 f"WHERE AccountId = '{account_id}' AND IsClosed = false "
                 "ORDER BY CloseDate ASC LIMIT 5")]
         where = f"WhoId = '{who_id}'" if who_id else f"WhatId = '{record_id}'"
-        activities = [_activity(t) for t in self._query(
-            "SELECT Id, Subject, Description, ActivityDate, TaskSubtype, CallType, "
-            f"CallDurationInSeconds, CreatedDate FROM Task WHERE {where} "
-            "ORDER BY ActivityDate DESC NULLS LAST LIMIT 10")]
+        activities = self._history(where)
         return CustomerContext(crm=self.kind, record_id=record_id, record_type=rtype,
                                person=person, company=company, deals=tuple(deals),
                                activities=tuple(activities),
                                highlights=build_highlights(activities, deals))
+
+    def _history(self, where: str, limit: int = HISTORY_LIMIT) -> list[dict[str, Any]]:
+        """The record's real history, newest first: Tasks without our call key, filtered in
+        the query so our own call logs never crowd it out. An org without the key field
+        (Sales Coach not set up yet) is read without the filter, and our activities are
+        dropped by their subject or report link."""
+        fields = ("SELECT Id, Subject, Description, ActivityDate, TaskSubtype, CallType, "
+                  "CallDurationInSeconds, CreatedDate")
+        order = "ORDER BY ActivityDate DESC NULLS LAST"
+        try:
+            rows = self._query(f"{fields}, {CALL_KEY_FIELD} FROM Task WHERE {where} AND "
+                               f"{CALL_KEY_FIELD} = null {order} LIMIT {limit}")
+        except ProviderInputError as exc:
+            if "INVALID_FIELD" not in getattr(exc, "codes", set()):
+                raise
+            rows = self._query(f"{fields} FROM Task WHERE {where} {order} LIMIT {limit * 5}")
+        acts = [_activity(t) for t in rows]
+        return [a for a in acts if not is_own_activity(a)][:limit]
+
+    def search_records(self, text: str, limit: int = 20) -> list[dict[str, Any]]:
+        """Contacts, Leads, Accounts and Opportunities whose name matches ``text`` (SOSL,
+        each word as a prefix): ``[{"id", "type", "name", "company"}]``."""
+        words = [sosl_escape(w) + "*" for w in text.split()[:6] if any(c.isalnum() for c in w)]
+        if not words:
+            raise ProviderInputError("search text needs at least one letter or digit")
+        n = max(1, min(int(limit), 50))
+        sosl = (f"FIND {{{' '.join(words)}}} IN NAME FIELDS RETURNING "
+                f"Contact(Id, Name, Account.Name LIMIT {n}), Lead(Id, Name, Company LIMIT {n}), "
+                f"Account(Id, Name LIMIT {n}), Opportunity(Id, Name, Account.Name LIMIT {n}) "
+                f"LIMIT {n}")
+        result = self._call("search", lambda sf: sf.search(sosl))
+        rows = result.get("searchRecords") if isinstance(result, dict) else result
+        out = []
+        for row in rows or []:
+            obj = str((row.get("attributes") or {}).get("type") or "")
+            account = row.get("Account") or {}
+            company = (row.get("Company") if obj == "Lead" else
+                       row.get("Name") if obj == "Account" else account.get("Name")) or ""
+            out.append({"id": str(row.get("Id") or ""), "type": obj,
+                        "name": str(row.get("Name") or ""), "company": str(company)})
+        return out[:n]
 
     # Writes ------------------------------------------------------------------------------
     def task_fields(self, activity: CallActivity) -> dict[str, Any]:
@@ -282,6 +322,12 @@ class SalesforceAdapter(CrmAdapter):
         return task_id
 
 
+def sosl_escape(word: str) -> str:
+    """A word for a SOSL ``FIND {…}``: reserved characters escaped with a backslash."""
+    return "".join("\\" + ch if ch in SOSL_RESERVED else ch for ch in word
+                   if ch.isprintable())
+
+
 def _task(sf: Salesforce) -> SFType:
     """``sf.Task`` with a precise type (``__getattr__`` is typed as a union)."""
     return SFType("Task", sf.session_id, sf.sf_instance, sf_version=sf.sf_version,
@@ -309,7 +355,8 @@ def _activity(row: dict[str, Any]) -> dict[str, Any]:
     kind = "call" if row.get("TaskSubtype") == "Call" else "task"
     return {"id": row.get("Id"), "date": day, "kind": kind, "subject": row.get("Subject") or "",
             "notes": row.get("Description") or "",
-            "duration_s": row.get("CallDurationInSeconds")}
+            "duration_s": row.get("CallDurationInSeconds"),
+            "call_key": row.get(CALL_KEY_FIELD) or ""}
 
 
 def now_utc() -> datetime:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from plugin.coach.types import CustomerContext
+from plugin.providers.errors import ProviderInputError
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,3 +40,14 @@ class CrmAdapter(ABC):
     @abstractmethod
     def write_call_activity(self, activity: CallActivity, idempotency_key: str) -> str:
         """Create the call activity once per key; a retry with the same key returns the same id."""
+
+    def search_records(self, text: str, limit: int = 20) -> list[dict[str, Any]]:
+        """People, companies and deals whose name matches ``text``:
+        ``[{"id", "type", "name", "company"}]``."""
+        raise ProviderInputError(f"searching {self.kind} records is not supported")
+
+    def update_call_activity(self, crm_id: str, activity: CallActivity,
+                             idempotency_key: str) -> str:
+        """Rewrite the notes of the activity ``crm_id`` that Sales Coach wrote earlier (same
+        record, same key); returns its id. Repeating it changes nothing more."""
+        raise ProviderInputError(f"updating {self.kind} activities is not supported")

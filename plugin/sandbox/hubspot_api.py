@@ -439,6 +439,22 @@ def _filter_ok(obj: str, rec: dict[str, Any], f: dict[str, Any]) -> bool:
     return bool({"GT": a > b, "GTE": a >= b, "LT": a < b, "LTE": a <= b}[op])
 
 
+# Default searchable properties of the ``query`` field of a search, per object (HubSpot's).
+QUERY_PROPERTIES = {"contacts": ("firstname", "lastname", "email", "phone", "company"),
+                    "companies": ("name", "domain", "phone"),
+                    "deals": ("dealname", "pipeline", "dealstage"),
+                    "calls": ("hs_call_title", "hs_call_body"), "notes": ("hs_note_body",)}
+
+
+def _query_ok(obj: str, rec: dict[str, Any], query: str) -> bool:
+    """HubSpot's ``query``: every word is a prefix of a word of a default searchable
+    property (case-insensitive)."""
+    tokens: list[str] = []
+    for name in QUERY_PROPERTIES.get(obj, ()):
+        tokens += re.findall(r"[\w@.'+-]+", str(rec["data"].get(name) or "").lower())
+    return all(any(t.startswith(w) for t in tokens) for w in query.lower().split())
+
+
 @bp.post("/crm/v3/objects/<object_type>/search")
 def search(object_type: str) -> Response:
     obj = _obj(object_type)
@@ -450,6 +466,12 @@ def search(object_type: str) -> Response:
     if groups:
         recs = [r for r in recs if any(all(_filter_ok(obj, r, f) for f in g.get("filters", []))
                                        for g in groups)]
+    query = body.get("query")
+    if query is not None:
+        if not isinstance(query, str) or len(query) > 3000:
+            raise HsError(400, "VALIDATION_ERROR", "query must be a string of at most 3000 "
+                          "characters")
+        recs = [r for r in recs if _query_ok(obj, r, query)]
     for s in reversed(body.get("sorts") or []):
         name = s.get("propertyName", "") if isinstance(s, dict) else str(s).lstrip("-")
         desc = (s.get("direction") == "DESCENDING") if isinstance(s, dict) else \

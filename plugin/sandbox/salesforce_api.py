@@ -15,6 +15,8 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from plugin.sandbox.soql import SoqlError, parse, run
+from plugin.sandbox.sosl import matches as sosl_matches
+from plugin.sandbox.sosl import parse_search
 from plugin.sandbox.state import SF_DAILY_LIMIT, state
 
 bp = Blueprint("sandbox_salesforce", __name__)
@@ -232,6 +234,31 @@ def query(version: str) -> Response:
     rows = [flat(q.obj, r) for r in state().store.all(q.obj)]
     recs = [render(q.obj, r, version, q.fields) for r in run(q, rows, _resolve(q.obj))]
     return jsonify({"totalSize": len(recs), "done": True, "records": recs})
+
+
+@bp.get("/services/data/<version>/search")
+@bp.get("/services/data/<version>/search/")
+def search(version: str) -> Response:
+    """SOSL subset (``plugin.sandbox.sosl``): ``{"searchRecords": [...]}``."""
+    _check_version(version)
+    text = request.args.get("q", "")
+    if not text:
+        raise SfError(400, "MALFORMED_SEARCH", "A search string has to be specified")
+    try:
+        parsed = parse_search(text)
+    except SoqlError as exc:
+        raise SfError(400, exc.code, exc.message) from None
+    found: list[dict[str, Any]] = []
+    for ret in parsed.returning:
+        q = ret.query
+        _validate_field_names(q.obj, q.fields + [c.field for c in q.where]
+                              + [o[0] for o in q.order])
+        rows = [r for r in (flat(q.obj, rec) for rec in state().store.all(q.obj))
+                if sosl_matches(parsed, q.obj, r)]
+        found += [render(q.obj, r, version, q.fields) for r in run(q, rows, _resolve(q.obj))]
+    if parsed.limit is not None:
+        found = found[: parsed.limit]
+    return jsonify({"searchRecords": found})
 
 
 @bp.get("/services/data/<version>/sobjects")

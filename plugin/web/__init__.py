@@ -22,6 +22,8 @@ BLUEPRINTS: list[str] = [
     "plugin.web.live_pages:bp",
     "plugin.web.practice_api:bp",
     "plugin.web.practice_pages:bp",
+    "plugin.web.customer_api:bp",
+    "plugin.web.popout:bp",
 ]
 
 
