@@ -1,4 +1,5 @@
-"""Audio helpers for live sources: G.711 μ-law decoding, resampling, levels, WAV reading."""
+"""Audio helpers for live sources: G.711 μ-law/A-law decoding, resampling, levels, reading
+recordings of any format (PyAV) as 16 kHz PCM16 channels."""
 
 from __future__ import annotations
 
@@ -27,6 +28,25 @@ ULAW_TABLE = _ulaw_table()
 def ulaw_to_pcm16(data: bytes) -> np.ndarray:
     """Decode μ-law bytes to int16 samples with one table lookup."""
     return ULAW_TABLE[np.frombuffer(data, dtype=np.uint8)]
+
+
+def _alaw_table() -> np.ndarray:
+    """The 256-entry G.711 A-law → linear PCM16 table."""
+    codes = np.arange(256, dtype=np.int32) ^ 0x55
+    sign = codes & 0x80
+    exponent = (codes >> 4) & 0x07
+    mantissa = codes & 0x0F
+    magnitude = np.where(exponent == 0, (mantissa << 4) + 8,
+                         ((mantissa << 4) + 0x108) << np.maximum(exponent - 1, 0))
+    return np.where(sign != 0, magnitude, -magnitude).astype(np.int16)
+
+
+ALAW_TABLE = _alaw_table()
+
+
+def alaw_to_pcm16(data: bytes) -> np.ndarray:
+    """Decode A-law bytes (European telephony) to int16 samples."""
+    return ALAW_TABLE[np.frombuffer(data, dtype=np.uint8)]
 
 
 def pcm16_to_ulaw(samples: np.ndarray) -> bytes:
@@ -60,6 +80,26 @@ def louder_than(pcm16: bytes, dbfs: float) -> bool:
     x = np.frombuffer(pcm16, dtype=np.int16).astype(np.float32)
     threshold = (10.0 ** (dbfs / 20.0) * 32768.0) ** 2
     return bool(x.size) and float(x @ x) > threshold * x.size
+
+
+def read_audio_channels(path: Path) -> tuple[list[np.ndarray], int]:
+    """Channels (at most two) of any recording FFmpeg decodes (WAV in PCM, μ-law, A-law,
+    ADPCM or GSM; MP3, M4A, OGG, WebM, FLAC), as int16 at 16 kHz, and the original rate.
+
+    Raises ``ProviderInputError`` naming the format when it cannot be read.
+    """
+    import av
+
+    from plugin.speech.audio import float_to_pcm16, load_audio
+
+    decoded = load_audio(path)
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            rate = int(container.streams.audio[0].rate or SAMPLE_RATE)
+    except (av.error.FFmpegError, IndexError):
+        rate = SAMPLE_RATE
+    chans = [np.frombuffer(float_to_pcm16(ch), dtype="<i2") for ch in decoded.channels]
+    return chans, rate
 
 
 def read_wav_channels(path: Path) -> tuple[list[np.ndarray], int]:

@@ -31,8 +31,9 @@ def replay_cmd(wav: Path, speed: float, record_id: str, record_type: str, tenant
                as_json: bool, no_post_call: bool) -> None:
     """Replay a call recording through the live coaching pipeline.
 
-    WAV is a PCM WAV file (any rate): stereo = left rep, right customer; mono = one mixed
-    channel whose turns alternate between rep and customer. The call is transcribed,
+    WAV is a recording in any common format (WAV in PCM, μ-law or A-law; MP3, M4A, OGG,
+    WebM, FLAC; any rate): stereo = left rep, right customer; mono = one mixed channel whose
+    speakers are told apart by voice. The call is transcribed,
     coached and stored exactly like a live call (source "replay") and submitted to the
     post-call pipeline; the transcript and nudges are printed at their call times and the
     summary at the end.
@@ -55,10 +56,12 @@ def replay_cmd(wav: Path, speed: float, record_id: str, record_type: str, tenant
 
     settings = settings_or_exit()
     settings.instance_path.mkdir(parents=True, exist_ok=True)
+    from plugin.providers.errors import ProviderInputError
+
     try:
         source = WavSource(wav)
-    except Exception as exc:  # noqa: BLE001 - wave.Error, EOFError, ValueError…
-        raise click.ClickException(f"{wav}: not a PCM WAV file I can read ({exc})") from None
+    except ProviderInputError as exc:  # names the format it cannot read
+        raise click.ClickException(exc.message) from None
     if source.duration_ms == 0:
         raise click.ClickException(f"{wav}: no audio")
     migrate.upgrade(settings.database_url)

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from plugin.live.audio import SAMPLE_RATE, read_wav_channels, resample, ulaw_to_pcm16
+from plugin.live.audio import SAMPLE_RATE, read_audio_channels, resample, ulaw_to_pcm16
 
 CHANNEL_ROLES = ("rep", "customer", "mixed")
 MAX_FRAME_MS = 1000  # one binary frame carries at most 1 s of audio
@@ -274,13 +274,15 @@ class TwilioSource(AudioSource):
         return [AudioFrame(self.TRACKS[track], pcm.tobytes())]
 
 
-class WavSource:
-    """A recording as frames: stereo = (rep, customer), mono = one 'mixed' channel."""
+class FileSource:
+    """A recording of any format (``read_audio_channels``) as frames: stereo = (rep,
+    customer), mono = one 'mixed' channel. Raises ``ProviderInputError`` naming a format it
+    cannot read."""
 
     def __init__(self, path: Path, chunk_ms: int = 100) -> None:
         self.path = path
         self.chunk_ms = chunk_ms
-        self.channels_pcm, self.original_rate = read_wav_channels(path)
+        self.channels_pcm, self.original_rate = read_audio_channels(path)
         self.channels: tuple[str, ...] = (("rep", "customer") if len(self.channels_pcm) == 2
                                           else ("mixed",))
 
@@ -296,3 +298,6 @@ class WavSource:
             frames = [AudioFrame(i, np.ascontiguousarray(ch[start:start + step]).tobytes())
                       for i, ch in enumerate(self.channels_pcm)]
             yield min(n, start + step) * 1000 // SAMPLE_RATE, frames
+
+
+WavSource = FileSource  # the name it had when only PCM WAV was read

@@ -1,9 +1,11 @@
 """Accepting recordings: type by magic bytes, size limit, stored before anything is queued.
 
-Accepted: WAV, MP3, M4A (MP4 audio), OGG (Vorbis/Opus), WebM, FLAC, up to
-``settings.max_upload_mb``. The file is written under ``<instance>/recordings/<tenant>/``
-and its ``Recording`` + ``Call`` rows committed before the transcription task is enqueued,
-so an upload is never lost even if the broker is down at that moment (the sweep re-queues).
+Accepted: WAV (PCM, μ-law, A-law, ADPCM, GSM… whatever FFmpeg decodes), MP3, M4A (MP4
+audio), OGG (Vorbis/Opus), WebM, FLAC, at any rate, mono or stereo, up to
+``settings.max_upload_mb``; a file whose codec cannot be decoded is refused (415, naming
+it). The file is written under ``<instance>/recordings/<tenant>/`` and its ``Recording`` +
+``Call`` rows committed before the transcription task is enqueued, so an upload is never
+lost even if the broker is down at that moment (the sweep re-queues).
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from typing import IO
 
 from plugin.db import db
 from plugin.models import Call, Recording
+from plugin.providers.errors import ProviderInputError
 from plugin.settings import Settings
+from plugin.speech.audio import check_codec, sniff
 
 FORMATS = ("wav", "mp3", "m4a", "ogg", "webm", "flac")
 CONTENT_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "m4a": "audio/mp4", "ogg": "audio/ogg",
@@ -34,23 +38,6 @@ class UploadRejected(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
-
-
-def sniff(head: bytes) -> str | None:
-    """The audio container of a file from its first bytes (None when not one we accept)."""
-    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-        return "wav"
-    if head[:4] == b"fLaC":
-        return "flac"
-    if head[:4] == b"OggS":
-        return "ogg"
-    if head[:4] == b"\x1a\x45\xdf\xa3":
-        return "webm"  # EBML (WebM / Matroska)
-    if head[4:8] == b"ftyp":
-        return "m4a"
-    if head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0):
-        return "mp3"
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +94,12 @@ def store_upload(settings: Settings, *, tenant_id: str, user_id: int | None, fil
             os.fsync(out.fileno())
         if size < MIN_BYTES:
             raise UploadRejected(400, "empty_file", f"the file holds only {size} bytes of audio")
+        try:  # a container we accept may still carry a codec FFmpeg cannot decode
+            check_codec(partial)
+        except ProviderInputError as exc:
+            raise UploadRejected(415, "unsupported_format",
+                                 exc.message.replace(partial.name, Path(filename).name or "file")
+                                 ) from None
         os.replace(partial, final)
     finally:
         partial.unlink(missing_ok=True)

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import av
 import numpy as np
-from faster_whisper import decode_audio
 
 from plugin.providers.errors import ProviderInputError
 
@@ -37,20 +36,63 @@ class DecodedAudio:
         return len(self.channels) == 2
 
 
+WAV_CODECS = {1: "PCM", 2: "MS ADPCM", 3: "IEEE float", 6: "A-law", 7: "μ-law",
+              0x11: "IMA ADPCM", 0x31: "GSM 6.10", 0x55: "MP3", 0xFFFE: "extensible"}
+
+
+def sniff(head: bytes) -> str | None:
+    """The audio container of a file from its first bytes (None when not one we accept)."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "wav"
+    if head[:4] == b"fLaC":
+        return "flac"
+    if head[:4] == b"OggS":
+        return "ogg"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "webm"  # EBML (WebM / Matroska)
+    if head[4:8] == b"ftyp":
+        return "m4a"
+    if head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0):
+        return "mp3"
+    return None
+
+
+def describe_format(path: Path) -> str:
+    """What a file claims to be, for error messages: a WAV's codec tag, else its container."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(64)
+    except OSError:
+        return "unreadable file"
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        pos = head.find(b"fmt ")
+        if pos >= 0 and len(head) >= pos + 10:
+            tag = int.from_bytes(head[pos + 8:pos + 10], "little")
+            return f"WAV with codec {WAV_CODECS.get(tag, 'unknown')} (format tag {tag})"
+        return "WAV without a format chunk"
+    kind = sniff(head)
+    return kind.upper() if kind else f"not audio (starts with {head[:8]!r})"
+
+
 def probe_channels(path: Path) -> int:
-    """Number of channels of the first audio stream; ProviderInputError if there is none."""
+    """Number of channels of the first audio stream; ProviderInputError naming the format if
+    there is none or FFmpeg has no decoder for it."""
     try:
         with av.open(str(path), mode="r", metadata_errors="ignore") as container:
             if not container.streams.audio:
                 raise ProviderInputError(f"{path.name}: the file has no audio stream")
             stream = container.streams.audio[0]
+            if stream.codec_context is None:
+                raise ProviderInputError(
+                    f"{path.name}: {describe_format(path)} cannot be decoded; "
+                    "use wav (PCM, μ-law, A-law, ADPCM, GSM), mp3, m4a, ogg, webm or flac")
             return int(stream.codec_context.channels or 1)
     except ProviderInputError:
         raise
     except (av.error.FFmpegError, ValueError, OSError) as exc:
         raise ProviderInputError(
-            f"{path.name}: not a readable audio file ({_reason(exc)}); "
-            "use wav, mp3, m4a, ogg, webm or flac"
+            f"{path.name}: not a readable audio file: {describe_format(path)} "
+            f"({_reason(exc)}); use wav, mp3, m4a, ogg, webm or flac"
         ) from exc
 
 
@@ -65,6 +107,8 @@ def load_audio(path: Path | str) -> DecodedAudio:
         raise ProviderInputError(f"{path}: no such file")
     if os.path.getsize(path) == 0:
         raise ProviderInputError(f"{path.name}: the file is empty")
+    from faster_whisper import decode_audio  # imported here: it loads CTranslate2
+
     n_channels = probe_channels(path)
     try:
         if n_channels == 2:
@@ -78,6 +122,21 @@ def load_audio(path: Path | str) -> DecodedAudio:
     if len(channels[0]) < MIN_DURATION_S * SAMPLE_RATE:
         raise ProviderInputError(f"{path.name}: the file contains no audio (shorter than 0.1 s)")
     return DecodedAudio(channels=channels)
+
+
+def check_codec(path: Path) -> None:
+    """Raise ``ProviderInputError`` naming the format when FFmpeg recognises the file's audio
+    stream but has no decoder for its codec (e.g. a WAV with an exotic format tag). A file
+    that is merely corrupt passes: its transcription fails later with the reason."""
+    try:
+        with av.open(str(path), mode="r", metadata_errors="ignore") as container:
+            streams = container.streams.audio
+            if streams and streams[0].codec_context is None:
+                raise ProviderInputError(
+                    f"{path.name}: {describe_format(path)} cannot be decoded; use wav (PCM, "
+                    "μ-law, A-law, ADPCM, GSM), mp3, m4a, ogg, webm or flac")
+    except (av.error.FFmpegError, ValueError, OSError):
+        return
 
 
 def channels_identical(left: np.ndarray, right: np.ndarray) -> bool:
