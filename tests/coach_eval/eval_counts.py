@@ -112,6 +112,7 @@ def summary() -> dict[str, Any]:
         "call_tags": dict(sorted(tags.items())),
         "objection_answers": len(answers),
         "answers_acknowledged": sum("no_acknowledgement" not in t["expect"] for _, t in answers),
+        "next_step_agreed_calls": sum(f["next_step_agreed"] for f in load_facts().values()),
         "restated_concern_calls": sum(
             any(len(idx) > 1 for _, idx in f["distinct_objections"]) for f in load_facts().values()
         ),
@@ -162,7 +163,8 @@ def markdown() -> str:
         f"{s['objection_answers']} rep answers "
         f"to objections, {s['answers_acknowledged']} acknowledged (deliberate pause) and "
         f"{s['objection_answers'] - s['answers_acknowledged']} not (`no_acknowledgement`, rushed); "
-        f"{s['restated_concern_calls']} calls restate a concern.",
+        f"{s['restated_concern_calls']} calls restate a concern; "
+        f"{s['next_step_agreed_calls']} end with an agreed next step.",
         "",
         "| tag | turns |",
         "| --- | --- |",

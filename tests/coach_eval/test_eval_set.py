@@ -315,6 +315,8 @@ def test_call_facts_agree_with_the_turn_tags(calls, facts):
         assert sorted(covered) == [i for i, t in enumerate(turns) if _is_objection_turn(t)], c["id"]
         if f["next_step_agreed"]:
             assert any(turns[i]["speaker"] == "customer" for i in f["next_step_turns"]), c["id"]
+        # the notes quote the agreed step, or say plainly that there is none
+        assert f["notes"].startswith("No next step") == (not f["next_step_agreed"]), c["id"]
 
 
 def test_several_calls_restate_a_concern(facts):
@@ -322,7 +324,8 @@ def test_several_calls_restate_a_concern(facts):
         cid for cid, f in facts.items() if any(len(i) > 1 for _, i in f["distinct_objections"])
     ]
     assert len(restated) >= 3
-    assert any(not f["next_step_agreed"] for f in facts.values())
+    agreed = [f["next_step_agreed"] for f in facts.values()]
+    assert agreed.count(False) >= 1 and agreed.count(True) >= len(agreed) // 2
 
 
 # ---------------------------------------------------------------- README
