@@ -38,8 +38,14 @@ def _axis_unit(report: Mapping[str, Any]) -> tuple[float, str]:
     return (1000.0, "second") if duration and duration < 180_000 else (60000.0, "minute")
 
 
+# Figure widths (inches): the page's SVG is drawn at sidebar size so its 8 pt labels stay
+# readable when a 400 px CRM frame scales it down; the PDF's PNG fills an A4 column.
+SVG_WIDTH_IN, PNG_WIDTH_IN = 4.6, 7.2
+
+
 def _figure(height: float = 2.2) -> tuple[Figure, Any]:
-    fig = Figure(figsize=(7.2, height), dpi=100)
+    width = getattr(_SCALE, "width", PNG_WIDTH_IN)
+    fig = Figure(figsize=(width, height * (1.15 if width < PNG_WIDTH_IN else 1.0)), dpi=100)
     ax = fig.add_subplot(1, 1, 1)
     ax.spines[["top", "right"]].set_visible(False)
     ax.tick_params(labelsize=8)
@@ -179,18 +185,25 @@ CHARTS: dict[str, tuple[str, Callable[[Mapping[str, Any], str], bytes]]] = {
 def render(name: str, report: Mapping[str, Any], fmt: str = "svg") -> bytes:
     with _LOCK:
         _SCALE.unit = _axis_unit(report)
+        _SCALE.width = SVG_WIDTH_IN if fmt == "svg" else PNG_WIDTH_IN
         return CHARTS[name][1](report, fmt)
 
 
 def render_trend(points: Sequence[Mapping[str, Any]], fmt: str = "svg") -> bytes:
     with _LOCK:
+        _SCALE.width = SVG_WIDTH_IN if fmt == "svg" else PNG_WIDTH_IN
         return trend(points, fmt)
 
 
 def inline_svg(data: bytes) -> str:
-    """SVG bytes ready to inline in HTML (no XML prolog or DOCTYPE)."""
-    text = data.decode("utf-8")
-    return re.sub(r"^.*?(<svg\b)", r"\1", text, count=1, flags=re.S)
+    """SVG bytes ready to inline in HTML (no XML prolog or DOCTYPE), without a fixed size:
+    the ``viewBox`` stays, so the chart scales to its container (a 400 px sidebar too)."""
+    text = re.sub(r"^.*?(<svg\b)", r"\1", data.decode("utf-8"), count=1, flags=re.S)
+    head, sep, rest = text.partition(">")
+    head = re.sub(r'\s(?:width|height)="[^"]*"', "", head)
+    if "viewBox" in head and "preserveAspectRatio" not in head:
+        head += ' preserveAspectRatio="xMidYMid meet"'
+    return head + sep + rest
 
 
 __all__ = ["CHARTS", "render", "render_trend", "inline_svg", "plt"]
