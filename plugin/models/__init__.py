@@ -3,14 +3,20 @@
 from plugin.models._base import Base, TenantScoped, as_dict, new_id, utcnow
 from plugin.models.calls import Call, Nudge, Turn
 from plugin.models.pipeline import OutboxAttempt, OutboxItem, Recording, Report, TaskLock
-from plugin.models.practice import PracticeReply, PracticeSession
+from plugin.models.practice import (
+    PracticeAssignment,
+    PracticeDrill,
+    PracticeReply,
+    PracticeScenario,
+    PracticeSession,
+)
 from plugin.models.tenancy import CrmConnection, Playbook, Tenant, User
 
 __all__ = [
     "Base", "TenantScoped", "as_dict", "new_id", "utcnow",
     "Tenant", "User", "Playbook", "CrmConnection",
     "Call", "Turn", "Nudge",
-    "PracticeSession", "PracticeReply",
+    "PracticeSession", "PracticeReply", "PracticeScenario", "PracticeAssignment", "PracticeDrill",
     "Recording", "Report", "OutboxItem", "OutboxAttempt",
     "TaskLock",
 ]

@@ -10,6 +10,12 @@ missing key point; a weak one costs patience and brings the next, sharper phrasi
 ``max_attempts`` tries an objection is parked (the buyer softens and moves on, unresolved).
 When patience runs out the buyer ends the call; after the objections the buyer asks for a
 next step, and agreeing a concrete one ends the session well.
+
+Given a ``reading`` of the reply (what the rep asked, offered and got wrong, see
+``plugin.practice.dialogue``) the buyer also listens: it answers the rep's questions from the
+persona's facts, takes an offered discount literally, reacts to each flaw in character, softens
+when the rep acknowledged and asked, and never voices a line that asserts an offer the rep did
+not make (``dialogue.grounded``). ``seed`` varies the wording, deterministically.
 """
 
 from __future__ import annotations
@@ -60,14 +66,14 @@ def stage_of(scenario: Scenario, index: int) -> Stage:
     return _closing_stage(scenario.closing)
 
 
-def _pick(lines: tuple[str, ...] | list[str], *key: Any) -> str:
+def pick(lines: tuple[str, ...] | list[str], *key: Any) -> str:
     """A deterministic choice among ``lines`` (stable across processes, unlike hash())."""
     if not lines:
         return ""
     return lines[zlib.crc32(":".join(map(str, key)).encode()) % len(lines)]
 
 
-def _join(*parts: str) -> str:
+def join(*parts: str) -> str:
     """Sentences joined with spaces; after a lead-in ending in a comma ("With respect,") the
     next part continues the sentence, so its first letter is lower-cased (not "I")."""
     out: list[str] = []
@@ -78,7 +84,7 @@ def _join(*parts: str) -> str:
     return " ".join(out)
 
 
-def initial_state(scenario: Scenario) -> dict[str, Any]:
+def initial_state(scenario: Scenario, seed: int = 0) -> dict[str, Any]:
     """The buyer before the first reply: the opening line, then the first objection."""
     first = stage_of(scenario, 0)
     results: list[dict[str, Any]] = [
@@ -90,7 +96,8 @@ def initial_state(scenario: Scenario) -> dict[str, Any]:
     return {
         "scenario_id": scenario.id, "stage": 0, "attempt": 0, "pressure": 0,
         "patience": scenario.patience, "covered": [], "ended": False, "outcome": "",
-        "turn": 0, "line": _join(scenario.opening, first.phrasings[0]), "results": results,
+        "turn": 0, "line": join(scenario.opening, first.phrasings[0]), "results": results,
+        "seed": int(seed), "said": [], "offers": [],
     }
 
 
@@ -100,13 +107,18 @@ def current_stage(scenario: Scenario, state: dict[str, Any]) -> Stage:
 
 def respond(scenario: Scenario, state: dict[str, Any], quality: Quality,
             covered: list[str] | set[str], risky: bool = False,
-            score: int | None = None) -> dict[str, Any]:
+            score: int | None = None, reading: dict[str, Any] | None = None) -> dict[str, Any]:
     """The buyer's reaction to one judged reply: a new state whose ``line`` is what it says.
 
     ``covered``: key point ids the reply covered (merged with earlier tries at this stage);
     ``risky``: the reply made a promise the buyer distrusts; ``score``: overall 0..100,
-    kept as the stage's best.
+    kept as the stage's best; ``reading``: what the reply asked, offered and got wrong
+    (``dialogue.read_reply``), which makes the buyer answer what was said.
     """
+    from plugin.practice import dialogue
+
+    if reading is not None:
+        return dialogue.respond(scenario, state, quality, covered, risky, score, reading)
     if state.get("ended"):
         raise ValueError("the buyer has already ended this session")
     new = copy.deepcopy(state)
@@ -131,21 +143,21 @@ def respond(scenario: Scenario, state: dict[str, Any], quality: Quality,
         result["status"] = "handled"
         if stage.id == CLOSING:
             new.update(ended=True, outcome="next_step_agreed",
-                       line=_join(risky_line, stage.good[0]))
+                       line=join(risky_line, stage.good[0]))
             return new
-        reaction = _join(_pick(style.accept, *key), _pick(stage.good, *key))
-        return _advance(scenario, new, reaction)
+        reaction = join(pick(style.accept, *key), pick(stage.good, *key))
+        return advance(scenario, new, reaction)
 
     if quality == "weak" or risky:
         new["patience"] = int(new["patience"]) - 1
         if new["patience"] <= 0:
             result["status"] = "unresolved"
             new.update(ended=True, outcome="buyer_ended",
-                       line=_join(risky_line, _pick(stage.weak, *key), scenario.closing.walkout))
+                       line=join(risky_line, pick(stage.weak, *key), scenario.closing.walkout))
             return new
     if new["attempt"] >= scenario.max_attempts and stage.id != CLOSING:
         result["status"] = "parked"
-        return _advance(scenario, new, _join(risky_line, _soften(scenario, key)))
+        return advance(scenario, new, join(risky_line, soften(scenario, key)))
 
     missing = [k for k in stage.key_points if k.id not in merged]
     if quality == "weak" or risky:
@@ -153,29 +165,29 @@ def respond(scenario: Scenario, state: dict[str, Any], quality: Quality,
         pressed = stage.phrasings[new["pressure"]]
         if stage.id == CLOSING and missing:
             pressed = missing[0].probe
-        line = _join(risky_line, _pick(style.press, *key), _pick(stage.weak, *key), pressed,
+        line = join(risky_line, pick(style.press, *key), pick(stage.weak, *key), pressed,
                      style.impatient if new["patience"] == 1 else "")
     else:
         # Ask first for what the buyer wants to hear (facts), then for the rep's questions.
         facts = [k for k in missing if not k.examples[0].rstrip().endswith("?")]
         probe = (facts or missing)[0].probe if missing else stage.phrasings[-1]
-        line = _join(_pick(stage.partial, *key), probe)
+        line = join(pick(stage.partial, *key), probe)
     new["line"] = line
     return new
 
 
-def _soften(scenario: Scenario, key: tuple[Any, ...]) -> str:
-    return _pick(("Let's park that for now.", "Okay, let's leave that there for today.",
+def soften(scenario: Scenario, key: tuple[Any, ...]) -> str:
+    return pick(("Let's park that for now.", "Okay, let's leave that there for today.",
                   "We're going in circles. Let's move on."), *key)
 
 
-def _advance(scenario: Scenario, state: dict[str, Any], reaction: str) -> dict[str, Any]:
+def advance(scenario: Scenario, state: dict[str, Any], reaction: str) -> dict[str, Any]:
     """Move to the next stage and voice its opening line after ``reaction``."""
     state["stage"] = int(state["stage"]) + 1
     state.update(attempt=0, pressure=0, covered=[])
     nxt = current_stage(scenario, state)
     state["results"][state["stage"]]["status"] = "open"
-    state["line"] = _join(reaction, nxt.phrasings[0])
+    state["line"] = join(reaction, nxt.phrasings[0])
     return state
 
 

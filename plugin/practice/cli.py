@@ -52,8 +52,10 @@ class Printer:
 
     def scenarios(self, items: list[dict[str, Any]]) -> None:
         t = Table(title="Practice scenarios", show_lines=False)
-        for col in ("id", "title", "buyer", "difficulty"):
-            t.add_column(col)
+        # ids are what the rep types: never cut, whatever the terminal width
+        t.add_column("id", no_wrap=True, min_width=max((len(s["id"]) for s in items), default=2))
+        for col in ("title", "buyer", "difficulty"):
+            t.add_column(col, overflow="fold")
         for s in items:
             p = s["persona"]
             t.add_row(s["id"], s["title"], f"{p['name']}, {p['role']}", s["difficulty"])
@@ -83,9 +85,21 @@ class Printer:
             d = r[name]
             t.add_row(name.capitalize(), _bar(d["score"]), f"{d['score']:>3}", d["reason"])
         colour = {"good": "green", "partial": "yellow", "weak": "red"}[r["quality"]]
-        self.c.print(Panel(t, title=f"Reply {r['seq']}: {r['overall']}/100 "
+        title = f"Reply {r['seq']}" if "seq" in r else "Drill"
+        self.c.print(Panel(t, title=f"{title}: {r['overall']}/100 "
                                     f"[{colour}]{r['quality']}[/{colour}]", border_style="dim"))
+        for f in r.get("flaws", []):
+            self.c.print(f"[red]✗ {f['label']}[/red]: {f['evidence']}")
         self.c.print(f"[dim]Stronger:[/dim] [italic]{r['improved']}[/italic]")
+
+    def change(self, ch: dict[str, Any] | None) -> None:
+        if self.quiet or not ch:
+            return
+        d = ch["delta"]
+        parts = [f"{k} {d[k]:+d}" for k in ("overall", "tone", "content", "strategy")]
+        fixed = f" · fixed: {', '.join(ch['fixed_flaws'])}" if ch["fixed_flaws"] else ""
+        self.c.print(f"[b]Since your last try ({ch['previous_overall']}):[/b] "
+                     + " · ".join(parts) + fixed)
 
     def working(self, message: str) -> Any:
         """A spinner while the reply is scored (the first one loads the language models)."""
@@ -110,8 +124,12 @@ class Printer:
                       "–" if o["best_score"] is None else str(o["best_score"]))
         self.c.print()
         self.c.print(t)
-        self.c.print(f"[b]{sc['outcome_label']}[/b] · overall {sc['overall']} · tone "
-                     f"{avg['tone']} · content {avg['content']} · strategy {avg['strategy']}")
+        def num(v: Any) -> str:
+            return "–" if v is None else str(v)
+
+        self.c.print(f"[b]{sc['outcome_label']}[/b] · overall {num(sc['overall'])} · tone "
+                     f"{num(avg['tone'])} · content {num(avg['content'])} · strategy "
+                     f"{num(avg['strategy'])}")
         self.c.print("[green]Strengths:[/green] " + " ".join(sc["strengths"]))
         self.c.print("[yellow]Practise next:[/yellow] " + " ".join(sc["practise_next"]))
 
@@ -124,11 +142,17 @@ class Printer:
               help="Replies to send, one per line (or a YAML list); no prompts.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object (session, replies with feedback, scorecard).")
+@click.option("--drill", "drill_mode", is_flag=True,
+              help="Free-form drill: a customer line (--line or typed), then your answers; "
+                   "each answer after the first is a retry and shows what changed.")
+@click.option("--line", "customer_line", metavar="TEXT",
+              help="With --drill: what the customer says.")
 @click.option("--tenant", default="demo", show_default=True, help="Tenant the session belongs to.")
 @click.option("--user", "crm_user", default="demo-rep", show_default=True,
               help="Rep (CRM user id) whose history the session joins.")
 def practice_cmd(list_only: bool, scenario_id: str | None, script: Path | None, as_json: bool,
-                 tenant: str, crm_user: str) -> None:
+                 drill_mode: bool, customer_line: str | None, tenant: str,
+                 crm_user: str) -> None:
     """Practise objection handling against a simulated buyer.
 
     The buyer raises the scenario's objections in character; each reply is scored for
@@ -144,6 +168,7 @@ def practice_cmd(list_only: bool, scenario_id: str | None, script: Path | None, 
       salescoach practice --list
       salescoach practice --scenario cfo-discovery
       salescoach practice --scenario procurement-price --script replies.txt --json
+      salescoach practice --drill --line "You're 30% more expensive than Pipewise."
     """
     from plugin.cli import settings_or_exit
     from plugin.practice.scenarios import ScenarioError, library
@@ -160,6 +185,20 @@ def practice_cmd(list_only: bool, scenario_id: str | None, script: Path | None, 
         else:
             printer.scenarios(items)
         return
+    if drill_mode:
+        if customer_line is None:
+            if script is not None or not sys.stdin.isatty():
+                raise click.UsageError("--line TEXT is required with --drill and --script or "
+                                       "piped input")
+            customer_line = click.prompt("Customer says", err=as_json)
+        replies = read_script(script) if script is not None else None
+        result = run_drill(settings_or_exit(), tenant, crm_user, customer_line, scenario_id,
+                           replies, printer)
+        if as_json:
+            click.echo(json.dumps(result, indent=2, default=str))
+        return
+    if customer_line is not None:
+        raise click.UsageError("--line is for --drill")
     if scenario_id is None:
         if script is not None or as_json or not sys.stdin.isatty():
             raise click.UsageError("--scenario ID is required with --script/--json or piped "
@@ -235,6 +274,57 @@ def run_session(settings: Any, tenant: str, crm_user: str, scenario_id: str,
             "outcome": session["scorecard"]["outcome"], "replies": turns, "rejected": errors,
             "scorecard": session["scorecard"], "progress": {
                 k: progress[k] for k in ("count", "average", "best", "trend", "focus")}}
+
+
+def _identity(settings: Any, tenant: str, crm_user: str) -> Any:
+    from plugin import migrate
+    from plugin.db import db
+    from plugin.security import Identity
+    from plugin.tenancy import ensure_tenant, ensure_user
+
+    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(settings.database_url)
+    db.configure(settings.database_url)
+    with db.session_scope() as s:
+        ensure_tenant(s, tenant, "demo" if tenant == "demo" else "salesforce")
+        user = ensure_user(s, tenant, crm_user)
+        return Identity(tenant_id=tenant, user_id=user.id, crm_user_id=crm_user, name=user.name)
+
+
+def run_drill(settings: Any, tenant: str, crm_user: str, customer_line: str,
+              scenario_id: str | None, replies: list[str] | None,
+              printer: Printer) -> dict[str, Any]:
+    """Answer one customer line, again and again: feedback on each, and what changed."""
+    from plugin.db import db
+    from plugin.practice.service import PracticeService
+
+    who = _identity(settings, tenant, crm_user)
+    queue = list(replies) if replies is not None else None
+    attempts: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    printer.buyer("Customer", customer_line)
+    while True:
+        text = _next_reply(queue, printer)
+        if text is None or text.strip() in ("/finish", "/quit"):
+            break
+        try:
+            with printer.working("Scoring your answer…"), db.session_scope() as s:
+                out = PracticeService(s, who, max_reply_chars=settings.max_reply_chars,
+                                      embeddings=settings.embeddings).drill(
+                    customer_line, text, scenario_id,
+                    attempts[-1]["id"] if attempts else None)
+        except ApiError as exc:
+            printer.warn(f"{exc.message} (answer not scored)")
+            errors.append({"code": exc.code, "message": exc.message, "reply": text[:200]})
+            if exc.details.get("field") in ("customer_line", "scenario_id") or exc.status == 404:
+                break
+            continue
+        attempts.append(out)
+        printer.feedback(out)
+        printer.change(out["change"])
+        if queue is None and not printer.quiet:
+            printer.c.print("[dim]Try again, or /finish.[/dim]")
+    return {"customer_line": customer_line, "attempts": attempts, "rejected": errors}
 
 
 def _next_reply(queue: list[str] | None, printer: Printer) -> str | None:

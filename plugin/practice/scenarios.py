@@ -94,13 +94,28 @@ class PersonaStyle(_Model):
     impatient: str = Field(min_length=3, description="warning when patience is nearly gone")
 
 
+class PersonaFact(_Model):
+    """Something the buyer knows and says when the rep asks about it (``about``: lower-case
+    words or phrases of the question that point at it)."""
+
+    about: list[str] = Field(min_length=1)
+    answer: str = Field(min_length=3)
+
+
 class Persona(_Model):
     name: str
     role: str
     company: str
     temperament: str
+    industry: str = ""
     goals: list[str] = Field(min_length=1)
     style: PersonaStyle
+    facts: list[PersonaFact] = Field(default_factory=list,
+                                     description="answers to the rep's questions")
+    hidden: list[str] = Field(default_factory=list,
+                              description="what the buyer wants but won't say unless asked")
+    accepts: list[str] = Field(default_factory=list, description="what the buyer would agree to")
+    refuses: list[str] = Field(default_factory=list, description="what the buyer won't accept")
 
 
 class Closing(_Model):
@@ -128,6 +143,8 @@ class Scenario(_Model):
                               description="tries per objection before it is parked")
     objections: list[Objection] = Field(min_length=1)
     closing: Closing
+    competitors: list[str] = Field(default_factory=list,
+                                   description="rivals the rep must not run down")
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Scenario:
@@ -147,9 +164,20 @@ class Scenario(_Model):
                         "pricing": self.product.pricing},
             "persona": {"name": self.persona.name, "role": self.persona.role,
                         "company": self.persona.company, "temperament": self.persona.temperament,
-                        "goals": self.persona.goals},
+                        "goals": self.persona.goals, "industry": self.persona.industry},
+            "brief": self.brief(),
             "objection_count": len(self.objections),
         }
+
+    def brief(self) -> dict[str, Any]:
+        """What the rep may see during the session: the facts the content score checks."""
+        return {"product": self.product.name, "value_points": self.product.value_points,
+                "pricing": self.product.pricing,
+                "discount_policy": (f"Up to {self.product.max_discount_pct}% discount, only "
+                                    "traded for something (term, upfront payment)"
+                                    if self.product.max_discount_pct else "No discounts"),
+                "max_discount_pct": self.product.max_discount_pct,
+                "competitors": self.competitors}
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:

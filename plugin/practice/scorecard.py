@@ -6,6 +6,7 @@ from collections import Counter
 from typing import Any
 
 from plugin.practice.buyer import CLOSING
+from plugin.practice.flaws import ADVICE
 from plugin.practice.scenarios import Scenario
 
 DIMENSIONS = ("tone", "content", "strategy")
@@ -60,21 +61,31 @@ def build_scorecard(scenario: Scenario, state: dict[str, Any],
                 if kp not in o.get("covered", []):
                     missed_points[kp] += 1
 
+    flaw_counts: Counter[str] = Counter(
+        f["kind"] for r in replies for f in r["scores"].get("flaws", []))
+    flawed_dims = {d for r in replies for d in DIMENSIONS
+                   if r["scores"][d].get("details", {}).get("flaws")}
+
+    # Strengths follow the scores: none for a session that went badly overall, no dimension
+    # a flaw dragged down, no step the rep did while also making a flaw.
     strengths: list[str] = []
     n = len(replies)
-    for step in _STEP_ADVICE:
-        done = steps[step] - missed_steps[step]
-        if n >= 2 and done == n:
-            strengths.append(f"{step.capitalize()}: every reply ({n}/{n}).")
-    for d in DIMENSIONS:
-        value = dims[d]
-        if value is not None and value >= 75:
-            strengths.append(f"Strong {d} ({value}/100).")
+    if overall is not None and overall >= 60:
+        for step in _STEP_ADVICE:
+            done = steps[step] - missed_steps[step]
+            if n >= 2 and done == n and not flaw_counts:
+                strengths.append(f"{step.capitalize()}: every reply ({n}/{n}).")
+        for d in DIMENSIONS:
+            value = dims[d]
+            if value is not None and value >= 75 and d not in flawed_dims:
+                strengths.append(f"Strong {d} ({value}/100).")
     handled = [o for o in objections if o["status"] == "handled" and o["id"] != CLOSING]
     if handled:
         strengths.append(f"Handled {len(handled)} of {len(scenario.objections)} objections.")
 
     practise: list[str] = []
+    for kind, _count in flaw_counts.most_common(2):
+        practise.append(ADVICE[kind])
     scored = [(v, d) for d, v in dims.items() if v is not None]
     if scored:
         low, dim = min(scored)
@@ -93,7 +104,7 @@ def build_scorecard(scenario: Scenario, state: dict[str, Any],
             state.get("outcome", ""), state.get("outcome", "")),
         "objections": objections, "strengths": strengths[:4] or ["Keep practising: "
                                                                  "no consistent strength yet."],
-        "practise_next": practise[:4],
+        "practise_next": practise[:4], "flaws": dict(flaw_counts),
     }
 
 

@@ -17,6 +17,8 @@ from typing import Any, Literal
 import numpy as np
 
 from plugin.practice.buyer import CLOSING, Stage
+from plugin.practice.flaws import ADVICE, CAPS, LABELS, Flaw, find_flaws, sentence_flaws
+from plugin.practice.flaws import sentences as split_sentences
 from plugin.practice.scenarios import KeyPoint, Scenario
 
 Quality = Literal["good", "partial", "weak"]
@@ -24,10 +26,23 @@ Quality = Literal["good", "partial", "weak"]
 # Cosine similarity (MiniLM) at which a reply sentence counts as expressing a key point's
 # example; calibrated on the shipped scenarios (paraphrases ~0.6–0.8, unrelated < 0.35).
 MEANING_THRESHOLD = 0.58
-GOOD_OVERALL = 55
-WEAK_OVERALL = 38
+# Labels are bands of the overall score (a label never contradicts its score).
+GOOD_OVERALL = 70
+WEAK_OVERALL = 45
+# A reply that leaves needed key points out can't be good; a closing without a next step
+# neither.
+INCOMPLETE_CAP = 69
+# What each flaw does to each dimension (at most), chosen on the development set.
+DIMENSION_CAPS: dict[str, dict[str, int]] = {
+    "badmouth": {"tone": 30, "content": 40},
+    "unsupported_claim": {"content": 25},
+    "discount": {"content": 25, "strategy": 40},
+    "guarantee": {"content": 30},
+    "pushy_close": {"tone": 45, "strategy": 20},
+    "off_topic": {"content": 10, "strategy": 15},
+    "one_word": {"tone": 30, "content": 10, "strategy": 10},
+}
 
-_SENTENCE = re.compile(r"[^.?!]+[.?!]*")
 _MONEY = re.compile(r"\$\s?(\d[\d,]*(?:\.\d+)?)\s*(k\b)?", re.IGNORECASE)
 _PERCENT = re.compile(r"(\d{1,3}(?:\.\d+)?)\s*(?:%|percent\b|per cent\b)", re.IGNORECASE)
 # A percentage offered off the price: "10% off", "a 15 percent discount", "discount of 20%".
@@ -63,13 +78,14 @@ class Feedback:
     risky: bool
     improved: str
     analysis: dict[str, Any]
+    flaws: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE.findall(text) if any(c.isalnum() for c in s)]
+    return split_sentences(text)
 
 
 def _norm(text: str) -> str:
@@ -299,20 +315,32 @@ def _strategy(reply: str, a: Any, stage: Stage, cov: Coverage) -> Dimension:
 
 
 def improve(reply: str, a: Any, stage: Stage, cov: Coverage, missing: list[KeyPoint],
-            risky: list[str]) -> str:
-    """A better version in the order acknowledge → clarify → respond → confirm: the rep's
-    own acknowledgement, questions and key-point sentences where they were good, the missing
-    key points' model phrasings, and the rep's closing question or the stage's."""
+            risky: list[str], scenario: Scenario | None = None,
+            flaws: list[Flaw] | None = None) -> str:
+    """A better version in the order acknowledge → clarify → respond → confirm.
+
+    It keeps the rep's own acknowledgement, questions, key-point and next-step sentences (any
+    sentence carrying a flaw, a risky or negative phrase is dropped), adds the missing key
+    points' model phrasings, and ends with the rep's closing question or the stage's. The
+    result is checked again: a sentence that still carries a flaw is left out.
+    """
     sents = sentences(reply)
     bad = [p.lower() for p in [*risky, *a.negative]]
+    flawed = {f.sentence for f in (flaws or []) if f.sentence}
+    whole = {f.kind for f in (flaws or []) if not f.sentence}
+    if whole & {"one_word", "off_topic"}:
+        sents = []  # nothing of a one-word or off-topic reply is worth keeping
 
     def clean(s: str) -> bool:
-        return not any(b in s.lower() for b in bad)
+        return s not in flawed and not any(b in s.lower() for b in bad)
 
     first = sents[0] if sents else ""
     last = sents[-1] if len(sents) > 1 and sents[-1].endswith("?") and clean(sents[-1]) else ""
-    opening = first if a.acknowledges and clean(first) else stage.acknowledge
-    kept = [s for s in cov.kept if clean(s) and s not in (opening, last)]
+    opening = first if a.acknowledges and first and clean(first) else stage.acknowledge
+    kept_set = set(cov.kept)
+    actions = [s for s in sents if _NEXT_STEP.search(s) and clean(s)]
+    kept = [s for s in sents if (s in kept_set or s in actions or s.endswith("?"))
+            and clean(s) and s not in (opening, last)]
     questions = [s for s in kept if s.endswith("?")]
     statements = [s for s in kept if not s.endswith("?")]
     for kp in missing:
@@ -327,6 +355,8 @@ def improve(reply: str, a: Any, stage: Stage, cov: Coverage, missing: list[KeyPo
         p = p.strip()
         if p and p not in out:
             out.append(p if p[-1] in ".?!" else p + ".")
+    if scenario is not None:
+        out = [p for p in out if not sentence_flaws(p, scenario)]
     return " ".join(out)
 
 
@@ -343,43 +373,101 @@ def score_reply(reply: str, scenario: Scenario, stage: Stage, buyer_line: str,
     a = analyse_utterance(reply, "rep", pb, use_embeddings=None if meaning.available else False)
     risky = confirmed_risky(list(a.risky), reply, scenario)
     cov = cover(reply, stage, buyer_line, meaning)
-    tone = _tone(a)
+    flaws = find_flaws(reply, scenario, a, relevance=cov.relevance, covered=len(cov.covered),
+                       said=buyer_line)
+    flaws += _coach_risks(a, risky, flaws)
+    kinds = {f.kind for f in flaws}
+    if "one_word" in kinds or "off_topic" in kinds:
+        cov = Coverage({}, [], cov.relevance)  # "Yes." can't cover a key point
+    tone = _cap(_tone(a), flaws, "tone")
     content, missing = _content(reply, scenario, stage, cov, prior_covered, risky)
-    strategy = _strategy(reply, a, stage, cov)
+    content = _cap(content, flaws, "content")
+    strategy = _cap(_strategy(reply, a, stage, cov), flaws, "strategy")
     overall = round(0.5 * content.score + 0.3 * strategy.score + 0.2 * tone.score)
     total = set(cov.covered) | prior_covered
-    if risky or overall < WEAK_OVERALL or (not cov.covered and cov.relevance < 0.3):
-        quality: Quality = "weak"
-    elif len(total) >= stage.needed and overall >= GOOD_OVERALL:
-        quality = "good"
-    else:
-        quality = "partial"
-    if stage.id == CLOSING and not strategy.details["next_step"]:
-        quality = "weak" if quality == "weak" else "partial"
+    if len(total) < stage.needed or (stage.id == CLOSING and not strategy.details["next_step"]):
+        overall = min(overall, INCOMPLETE_CAP)
+    if flaws:
+        overall = min(overall, min(CAPS[f.kind] for f in flaws))
+    quality = quality_of(overall)
     return Feedback(
         tone=tone, content=content, strategy=strategy, overall=overall, quality=quality,
-        covered=sorted(cov.covered), missing=[k.id for k in missing], risky=bool(risky),
-        improved=improve(reply, a, stage, cov, missing, risky),
+        covered=sorted(cov.covered), missing=[k.id for k in missing],
+        risky=bool(kinds & {"discount", "guarantee", "unsupported_claim", "badmouth",
+                            "pushy_close"}),
+        improved=improve(reply, a, stage, cov, missing, risky, scenario, flaws),
         analysis=a.to_dict() if hasattr(a, "to_dict") else {},
+        flaws=[f.to_dict() for f in flaws],
     )
+
+
+def quality_of(overall: int) -> Quality:
+    """The label of an overall score: good ≥ 70, partial 45–69, weak < 45."""
+    if overall >= GOOD_OVERALL:
+        return "good"
+    return "partial" if overall >= WEAK_OVERALL else "weak"
+
+
+# The coach engine's names for what its judge found risky -> the practice flaw.
+_COACH_KINDS = {"guarantee": "guarantee", "pressure close": "pushy_close",
+                "badmouthing a rival": "badmouth"}  # claims: the scenario facts decide
+COACH_JUDGE_CONFIDENT = 0.8
+
+
+def _coach_risks(a: Any, risky: list[str], found: list[Flaw]) -> list[Flaw]:
+    """The coach engine's risky-promise findings the practice rules did not already name:
+    its rule hits (a phrase of the reply, an over-policy discount) always, its judge's named
+    kinds only when it is confident."""
+    kinds = {f.kind for f in found}
+    out: list[Flaw] = []
+    for hit in risky:
+        kind = "discount" if _DISCOUNT_HIT.match(hit) else "guarantee"
+        if kind not in kinds:
+            out.append(Flaw(kind, hit, ""))
+            kinds.add(kind)
+    confidence = float(getattr(a, "risky_confidence", 0.0) or 0.0)
+    for hit in getattr(a, "risky", []):
+        named = _COACH_KINDS.get(hit)
+        if named and confidence >= COACH_JUDGE_CONFIDENT and named not in kinds:
+            out.append(Flaw(named, f"coach: {hit}", ""))
+            kinds.add(named)
+    return out
+
+
+def _cap(dim: Dimension, flaws: list[Flaw], name: str) -> Dimension:
+    """``dim`` scored down for the flaws that touch it, the first such flaw as its reason."""
+    caps = [(DIMENSION_CAPS[f.kind][name], f) for f in flaws if name in DIMENSION_CAPS[f.kind]]
+    if not caps:
+        return dim
+    limit, flaw = min(caps, key=lambda c: c[0])
+    reason = f"{LABELS[flaw.kind]}: '{flaw.evidence}'. {ADVICE[flaw.kind]}"
+    return Dimension(min(dim.score, limit), reason,
+                     {**dim.details, "flaws": sorted({f.kind for _, f in caps})})
 
 
 _DISCOUNT_HIT = re.compile(r"^(\d+(?:\.\d+)?)% discount \(policy max")
 
 
 def confirmed_risky(hits: list[str], reply: str, scenario: Scenario) -> list[str]:
-    """The engine's risky-language hits, with over-policy 'discounts' kept only when the
-    percentage really is offered off the price here ("cut fuel costs by 12%" is a claim about
-    the customer's savings, not a discount)."""
+    """The engine's risky-language rule hits: phrases of the reply (a guarantee, a legal
+    promise) and over-policy discounts, the latter kept only when the percentage really is
+    offered off the price here ("cut fuel costs by 12%" is a claim about the customer's
+    savings, not a discount). The judge's kind names ("a promise to confirm") are not phrases
+    of the reply and are left to ``_coach_risks``."""
     offered = {float(m.group(1)) for m in _PERCENT.finditer(reply)
                if _DISCOUNT_AFTER.match(reply[m.end(): m.end() + 20])
                or _DISCOUNT_BEFORE.search(reply[max(0, m.start() - 25): m.start()])}
+    text = _norm(reply)
     out = []
     for hit in hits:
         m = _DISCOUNT_HIT.match(hit)
-        if m and float(m.group(1)) not in offered:
+        if m:
+            if float(m.group(1)) in offered:
+                out.append(hit)
+        elif hit in _COACH_KINDS or hit in ("a promise to confirm", "legal promise"):
             continue
-        out.append(hit)
+        elif _norm(hit) in text:
+            out.append(hit)
     return out
 
 
@@ -393,28 +481,29 @@ PRACTICE_ACK_PATTERNS = [
     r"^(i )?(completely |totally |fully )?(understand|hear you|get it|appreciate)",
     r"^(that |this )?makes (total |complete )?sense",
     r"^understood\b", r"^of course\b", r"^(i'?m )?sorry\b", r"^thanks?( you)?\b",
+    r"^(i )?(hear|get) (you|it|that)\b", r"^(good|great|fair) (question|point)\b",
+    r"^(totally|completely|absolutely) fair\b", r"^sure\b", r"^happy to\b",
 ]
 
 
-_PLAYBOOKS: dict[tuple[int, str, str], tuple[Any, Any]] = {}
+_PLAYBOOKS: dict[tuple[int, int], tuple[Any, Any]] = {}
 
 
 def practice_playbook(playbook: Any, scenario: Scenario, stage: Stage) -> Any:
-    """The tenant's playbook tuned to this stage: the scenario's discount policy for the
-    risky-promise check, and the stage's model acknowledgement as one more example of an
-    acknowledgement. Cached per (playbook, scenario, stage) so the coach engine's
-    per-playbook prototype cache stays warm."""
-    key = (id(playbook), scenario.id, stage.id)
+    """The tenant's playbook tuned for practice: the scenario's discount policy for the
+    risky-promise check, and the common short acknowledgements. Cached per (playbook,
+    discount policy), not per stage: each tuned playbook costs the coach engine a model
+    build, so the few policies share them."""
+    key = (id(playbook), scenario.product.max_discount_pct)
     hit = _PLAYBOOKS.get(key)
     if hit is not None and hit[0] is playbook:
         return hit[1]
     risky = playbook.risky.model_copy(
         update={"max_discount_pct": float(scenario.product.max_discount_pct)})
     ack = playbook.acknowledgements.model_copy(update={
-        "examples": [*playbook.acknowledgements.examples, stage.acknowledge],
         "keywords": [*playbook.acknowledgements.keywords, *PRACTICE_ACK_PATTERNS]})
     tuned = playbook.model_copy(update={"risky": risky, "acknowledgements": ack})
-    if len(_PLAYBOOKS) >= 256:
+    if len(_PLAYBOOKS) >= 64:
         _PLAYBOOKS.pop(next(iter(_PLAYBOOKS)))
     _PLAYBOOKS[key] = (playbook, tuned)
     return tuned

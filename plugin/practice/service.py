@@ -8,6 +8,8 @@ buyer's new state in one transaction, so a rejected reply never loses what was s
 from __future__ import annotations
 
 import hashlib
+import json
+import zlib
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -17,8 +19,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from plugin.models import Playbook as PlaybookRow
-from plugin.models import PracticeReply, PracticeSession, Tenant, utcnow
-from plugin.practice import buyer
+from plugin.models import PracticeDrill, PracticeReply, PracticeSession, Tenant, utcnow
+from plugin.practice import authoring, buyer, dialogue
 from plugin.practice.scenarios import Scenario, get_scenario, library
 from plugin.practice.scorecard import build_progress, build_scorecard
 from plugin.practice.scoring import Meaning, score_reply
@@ -69,22 +71,40 @@ def require_scenario(scenario_id: Any) -> Scenario:
     return scenario
 
 
-def validate_reply(text: Any, max_chars: int) -> str:
+def validate_reply(text: Any, max_chars: int, name: str = "text") -> str:
     """The reply text, stripped; a 400/413 ``ApiError`` naming what is wrong otherwise."""
     if not isinstance(text, str):
         raise ApiError(400, "invalid_request",
-                       f"'text' must be a string, got {type(text).__name__}", field="text")
+                       f"'{name}' must be a string, got {type(text).__name__}", field=name)
     text = text.replace("\x00", "").strip()
     if not text:
-        raise ApiError(400, "empty_reply", "the reply is empty; say something to the buyer",
-                       field="text")
+        raise ApiError(400, "empty_reply", f"'{name}' is empty; say something", field=name)
     if len(text) > max_chars:
         raise ApiError(413, "reply_too_long",
-                       f"the reply has {len(text)} characters; the limit is {max_chars}",
-                       field="text", limit=max_chars, length=len(text))
+                       f"'{name}' has {len(text)} characters; the limit is {max_chars}",
+                       field=name, limit=max_chars, length=len(text))
     if not any(ch.isalpha() for ch in text):
-        raise ApiError(400, "not_text", "the reply has no words in it", field="text")
+        raise ApiError(400, "not_text", f"'{name}' has no words in it", field=name)
     return text
+
+
+_SNAPSHOTS: dict[str, Scenario] = {}
+
+
+def scenario_of_state(scenario_id: str, state: dict[str, Any]) -> Scenario | None:
+    """The scenario a session runs on: its snapshot (tenant or customer scenarios), else the
+    shipped one."""
+    snap = state.get("scenario") if isinstance(state, dict) else None
+    if isinstance(snap, dict):
+        key = hashlib.sha256(json.dumps(snap, sort_keys=True).encode()).hexdigest()
+        hit = _SNAPSHOTS.get(key)
+        if hit is None:
+            hit = Scenario.model_validate(snap)
+            if len(_SNAPSHOTS) > 256:
+                _SNAPSHOTS.pop(next(iter(_SNAPSHOTS)))
+            _SNAPSHOTS[key] = hit
+        return hit
+    return get_scenario(scenario_id)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -124,14 +144,47 @@ class PracticeService:
 
     # Operations -----------------------------------------------------------------------
     def scenarios(self) -> list[dict[str, Any]]:
-        return [s.summary_dict() for s in library().values()]
+        own = authoring.tenant_scenarios(self.s, self.who.tenant_id)
+        return [{**s.summary_dict(), "source": "tenant" if s.id in own else "library"}
+                for s in authoring.available(self.s, self.who.tenant_id).values()]
 
-    def start(self, scenario_id: Any) -> dict[str, Any]:
-        scenario = require_scenario(scenario_id)
+    def scenario(self, scenario_id: Any) -> Scenario:
+        """A scenario this tenant can practise (shipped or its own), or 404."""
+        if not isinstance(scenario_id, str) or not scenario_id.strip():
+            raise ApiError(400, "invalid_request", "scenario_id must be a non-empty string",
+                           field="scenario_id")
+        found = authoring.available(self.s, self.who.tenant_id)
+        scenario = found.get(scenario_id.strip())
+        if scenario is None:
+            raise ApiError(404, "not_found", f"scenario {scenario_id!r} not found",
+                           available=sorted(found))
+        return scenario
+
+    def start(self, scenario_id: Any, seed: Any = None) -> dict[str, Any]:
+        return self._start(self.scenario(scenario_id), seed)
+
+    def start_customer(self, context: Any, seed: Any = None) -> dict[str, Any]:
+        """A session whose buyer is the customer of a CRM record (``customer_scenario``)."""
+        from plugin.practice.customer import customer_scenario
+
+        return self._start(customer_scenario(context), seed, customer=True)
+
+    def _start(self, scenario: Scenario, seed: Any, customer: bool = False) -> dict[str, Any]:
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
+                                 or not 0 <= seed < 2**31):
+            raise ApiError(400, "invalid_request", "seed must be an integer in 0..2^31-1",
+                           field="seed")
         row = PracticeSession(tenant_id=self.who.tenant_id, user_id=self.who.user_id,
-                              scenario_id=scenario.id, status="active",
-                              state=buyer.initial_state(scenario), scorecard={})
+                              scenario_id=scenario.id, status="active", scorecard={})
         self.s.add(row)
+        self.s.flush()
+        state = buyer.initial_state(
+            scenario, seed if seed is not None else zlib.crc32(row.id.encode()) % 1000)
+        if scenario.id not in library():
+            # tenant-authored or customer scenarios: the session keeps what it was started on
+            state["scenario"] = scenario.model_dump()
+        state["customer"] = customer
+        row.state = state
         self.s.flush()
         return self.view(row)
 
@@ -153,7 +206,8 @@ class PracticeService:
                                playbook_for(self.s, self.who.tenant_id),
                                meaning(self.embeddings))
         new_state = buyer.respond(scenario, state, feedback.quality, feedback.covered,
-                                  feedback.risky, feedback.overall)
+                                  feedback.risky, feedback.overall,
+                                  reading=dialogue.read_reply(text, feedback))
         seq = len(self._replies(row)) + 1
         scores = feedback.to_dict()
         scores.pop("improved")
@@ -193,13 +247,90 @@ class PracticeService:
         row.finished_at = utcnow()
         row.scorecard = build_scorecard(scenario, state, replies)
 
+    # Drills -----------------------------------------------------------------------------
+    def drill(self, customer_line: Any, text: Any, scenario_id: Any = None,
+              previous_id: Any = None, source: str = "text") -> dict[str, Any]:
+        """Score one free-form answer to a customer line; with ``previous_id`` (an earlier
+        attempt of this rep) the answer also says what changed."""
+        from plugin.practice.drill import change, score_drill
+
+        line = validate_reply(customer_line, min(self.max_reply_chars, 2000), "customer_line")
+        text = validate_reply(text, self.max_reply_chars)
+        scenario = self.scenario(scenario_id) if scenario_id not in (None, "") else None
+        previous = None
+        if previous_id is not None:
+            if isinstance(previous_id, bool) or not isinstance(previous_id, int):
+                raise ApiError(400, "invalid_request", "previous_id must be an integer",
+                               field="previous_id")
+            previous = self.s.get(PracticeDrill, previous_id)
+            if previous is None or previous.tenant_id != self.who.tenant_id \
+                    or previous.user_id != self.who.user_id:
+                raise ApiError(404, "not_found", "previous drill attempt not found",
+                               field="previous_id")
+        pb = playbook_for(self.s, self.who.tenant_id)
+        fb, scenario, stage, kind = score_drill(line, text, pb, meaning(self.embeddings),
+                                                scenario)
+        scores = fb.to_dict()
+        scores.pop("improved")
+        scores.update(source=source, stage=stage.id, objection_type=kind)
+        row = PracticeDrill(tenant_id=self.who.tenant_id, user_id=self.who.user_id,
+                            customer_line=line, reply_text=text, scenario_id=scenario.id,
+                            previous_id=previous.id if previous else None, source=source,
+                            scores=scores, improved=fb.improved)
+        self.s.add(row)
+        self.s.flush()
+        out = self._drill_view(row, scenario)
+        out["change"] = change(previous.scores if previous else None, scores)
+        return out
+
+    def drills(self, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self.s.scalars(select(PracticeDrill).where(
+            PracticeDrill.tenant_id == self.who.tenant_id,
+            PracticeDrill.user_id == self.who.user_id).order_by(PracticeDrill.id.desc())
+            .limit(max(1, min(limit, MAX_HISTORY))))
+        return [self._drill_view(r, None) for r in rows]
+
+    def drill_lines(self, context: Any, record_id: str = "") -> list[dict[str, str]]:
+        """Customer lines to drill on: what this customer raised in the CRM history, then what
+        customers said on this tenant's calls with the record (newest first)."""
+        from plugin.models import Call, Turn
+        from plugin.practice.customer import raised
+
+        out = [{"text": r["text"], "topic": r["topic"], "source": "crm", "date": r["date"]}
+               for r in (raised(context) if context is not None else [])]
+        if record_id:
+            calls = list(self.s.scalars(select(Call).where(
+                Call.tenant_id == self.who.tenant_id, Call.record_id == record_id)
+                .order_by(Call.created_at.desc()).limit(5)))
+            for call in calls:
+                for t in self.s.scalars(select(Turn).where(
+                        Turn.call_id == call.id, Turn.tenant_id == self.who.tenant_id,
+                        Turn.speaker == "customer").order_by(Turn.seq)):
+                    if len(t.text.split()) >= 5:
+                        out.append({"text": t.text[:300], "topic": "call", "source": "call",
+                                    "date": _iso(call.created_at) or ""})
+        seen: set[str] = set()
+        return [o for o in out if not (o["text"] in seen or seen.add(o["text"]))][:20]  # type: ignore[func-returns-value]
+
+    def _drill_view(self, r: PracticeDrill, scenario: Scenario | None) -> dict[str, Any]:
+        sc = r.scores
+        scenario = scenario or get_scenario(r.scenario_id)
+        return {"id": r.id, "customer_line": r.customer_line, "text": r.reply_text,
+                "scenario_id": r.scenario_id, "stage": sc.get("stage"),
+                "objection_type": sc.get("objection_type"), "source": r.source,
+                "previous_id": r.previous_id, "created_at": _iso(r.created_at),
+                "tone": sc["tone"], "content": sc["content"], "strategy": sc["strategy"],
+                "overall": sc["overall"], "quality": sc["quality"], "covered": sc["covered"],
+                "missing": sc["missing"], "flaws": sc.get("flaws", []), "improved": r.improved,
+                "brief": scenario.brief() if scenario else None}
+
     def history(self, scenario_id: str | None = None, limit: int = 50) -> dict[str, Any]:
         """The rep's sessions, newest first, plus progress over the finished ones."""
         limit = max(1, min(int(limit), MAX_HISTORY))
         q = select(PracticeSession).where(PracticeSession.tenant_id == self.who.tenant_id,
                                           PracticeSession.user_id == self.who.user_id)
         if scenario_id:
-            require_scenario(scenario_id)
+            self.scenario(scenario_id)
             q = q.where(PracticeSession.scenario_id == scenario_id)
         rows = list(self.s.scalars(q.order_by(PracticeSession.created_at.desc()).limit(limit)))
         finished = sorted((r for r in rows if r.status == "finished"),
@@ -209,14 +340,14 @@ class PracticeService:
 
     # Views ----------------------------------------------------------------------------
     def _scenario_of(self, row: PracticeSession) -> Scenario:
-        scenario = get_scenario(row.scenario_id)
+        scenario = scenario_of_state(row.scenario_id, row.state)
         if scenario is None:
             raise ApiError(410, "scenario_removed",
                            f"scenario {row.scenario_id!r} is no longer in the library")
         return scenario
 
     def _summary(self, row: PracticeSession) -> dict[str, Any]:
-        scenario = get_scenario(row.scenario_id)
+        scenario = scenario_of_state(row.scenario_id, row.state)
         card = row.scorecard or {}
         return {"id": row.id, "scenario_id": row.scenario_id,
                 "title": scenario.title if scenario else row.scenario_id, "status": row.status,
@@ -226,7 +357,7 @@ class PracticeService:
 
     def _buyer_view(self, row: PracticeSession) -> dict[str, Any]:
         st = row.state
-        scenario = get_scenario(row.scenario_id)
+        scenario = scenario_of_state(row.scenario_id, st)
         stage = buyer.current_stage(scenario, st) if scenario and not st.get("ended") else None
         return {"text": st["line"], "ended": bool(st.get("ended")),
                 "outcome": st.get("outcome", ""),
@@ -240,13 +371,14 @@ class PracticeService:
                 "text": r.reply_text, "source": sc.get("source", "text"),
                 "tone": sc["tone"], "content": sc["content"], "strategy": sc["strategy"],
                 "overall": sc["overall"], "quality": sc["quality"], "covered": sc["covered"],
-                "missing": sc["missing"], "improved": r.improved,
+                "missing": sc["missing"], "flaws": sc.get("flaws", []), "improved": r.improved,
                 "buyer_response": r.buyer_response}
 
     def view(self, row: PracticeSession) -> dict[str, Any]:
-        scenario = get_scenario(row.scenario_id)
+        scenario = scenario_of_state(row.scenario_id, row.state)
         return {**self._summary(row),
                 "scenario": scenario.summary_dict() if scenario else None,
+                "customer": bool(row.state.get("customer")),
                 "buyer": self._buyer_view(row),
                 "replies": [self._reply_view(r) for r in self._replies(row)],
                 "scorecard": row.scorecard or None}

@@ -15,8 +15,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 
 from plugin.db import request_session
-from plugin.practice.scenarios import library
-from plugin.practice.service import PracticeService, require_scenario
+from plugin.practice.service import PracticeService
 from plugin.web.auth import current_identity, require_identity
 from plugin.web.errors import ApiError
 
@@ -54,20 +53,81 @@ def _commit(result: Any, status: int = 200) -> Any:
 @bp.get("/scenarios")
 @require_identity
 def list_scenarios() -> Any:
-    return jsonify(scenarios=[s.summary_dict() for s in library().values()])
+    return jsonify(scenarios=_service().scenarios())
 
 
 @bp.get("/scenarios/<scenario_id>")
 @require_identity
 def get_scenario(scenario_id: str) -> Any:
-    return jsonify(require_scenario(scenario_id).summary_dict())
+    return jsonify(_service().scenario(scenario_id).summary_dict())
 
 
 @bp.post("/sessions")
 @require_identity
 def start_session() -> Any:
+    """Start a session on a scenario (``scenario_id``) or, with ``record_id`` (and
+    ``record_type``), against this CRM record's customer."""
     body = _json_body()
-    return _commit(_service().start(body.get("scenario_id")), 201)
+    if body.get("record_id") not in (None, ""):
+        context = _customer_context(body.get("record_id"), body.get("record_type"))
+        return _commit(_service().start_customer(context, body.get("seed")), 201)
+    return _commit(_service().start(body.get("scenario_id"), body.get("seed")), 201)
+
+
+@bp.post("/drills")
+@require_identity
+def post_drill() -> Any:
+    """A free-form drill: ``customer_line`` and ``text`` (the answer), optional
+    ``scenario_id`` (whose facts apply) and ``previous_id`` (the attempt this one retries)."""
+    body = _json_body()
+    for name in ("customer_line", "text"):
+        if name not in body:
+            raise ApiError(400, "invalid_request", f"missing field '{name}'", field=name)
+    return _commit(_service().drill(body["customer_line"], body["text"],
+                                    body.get("scenario_id"), body.get("previous_id")), 201)
+
+
+@bp.get("/drills")
+@require_identity
+def list_drills() -> Any:
+    return jsonify(items=_service().drills(_limit(request.args.get("limit"), 20)))
+
+
+@bp.get("/drill-lines")
+@require_identity
+def drill_lines() -> Any:
+    """Customer lines to drill on from a CRM record's history and its past calls."""
+    record_id = request.args.get("record_id", "")
+    context = _customer_context(record_id, request.args.get("record_type")) if record_id \
+        else None
+    return jsonify(items=_service().drill_lines(context, record_id))
+
+
+def _customer_context(record_id: Any, record_type: Any) -> Any:
+    """The CRM record's customer context; 400 for a bad id, 404 when the CRM has no such
+    record or none is connected, 503 when the CRM can't be reached."""
+    from plugin.crm import adapter_for
+    from plugin.providers.errors import ProviderInputError, ProviderUnavailable
+
+    if not isinstance(record_id, str) or not record_id.strip() or len(record_id) > 64:
+        raise ApiError(400, "invalid_request", "record_id must be a CRM record id",
+                       field="record_id")
+    if record_type is not None and not isinstance(record_type, str):
+        raise ApiError(400, "invalid_request", "record_type must be a string",
+                       field="record_type")
+    settings = current_app.config["SETTINGS"]
+    who = current_identity()
+    adapter = adapter_for(request_session(), who.tenant_id, settings, record_id=record_id)
+    if adapter is None:
+        raise ApiError(404, "no_crm", "this tenant has no connected CRM to read the record from")
+    try:
+        return adapter.customer_context(record_id.strip(), record_type or "")
+    except ProviderInputError as exc:
+        raise ApiError(404 if exc.status in (None, 404) else 400, "unknown_record",
+                       f"CRM record {record_id!r}: {exc}", record_id=record_id) from None
+    except ProviderUnavailable as exc:
+        raise ApiError(503, "crm_unavailable", f"the CRM can't be reached now: {exc}",
+                       retryable=True) from None
 
 
 @bp.get("/sessions")
@@ -193,3 +253,161 @@ def _transcribe(raw: bytes) -> str:
     if not text.strip():
         raise ApiError(422, "no_speech", "no speech was recognised in the recording")
     return text
+
+
+# Assignments for the rep --------------------------------------------------------------------
+@bp.get("/assignments")
+@require_identity
+def my_assignments() -> Any:
+    from plugin.practice.authoring import assignments_for
+
+    who = current_identity()
+    return jsonify(items=assignments_for(request_session(), who.tenant_id, who.user_id))
+
+
+# Managers: scenarios, assignments, team progress (admin role) --------------------------------
+def _admin() -> Any:
+    from plugin.web.crm_oauth import admin_identity
+
+    return admin_identity()
+
+
+def _scenario_text(body: dict[str, Any]) -> str:
+    """The YAML of a scenario from ``yaml`` (the text) or ``form`` (the short form's fields)."""
+    from plugin.practice.authoring import form_yaml
+
+    if isinstance(body.get("form"), dict):
+        return form_yaml({str(k): str(v) for k, v in body["form"].items()})
+    text = body.get("yaml")
+    if not isinstance(text, str) or not text.strip():
+        raise ApiError(400, "invalid_request", "send the scenario as 'yaml' (text) or 'form'",
+                       field="yaml")
+    return text
+
+
+def _problems(exc: Any) -> ApiError:
+    return ApiError(422, "invalid_scenario", str(exc), problems=exc.problems)
+
+
+@bp.get("/admin/scenarios")
+def admin_scenarios() -> Any:
+    from sqlalchemy import select
+
+    from plugin.models import PracticeScenario
+
+    who = _admin()
+    rows = request_session().scalars(select(PracticeScenario).where(
+        PracticeScenario.tenant_id == who.tenant_id).order_by(PracticeScenario.scenario_id))
+    return jsonify(items=[{"id": r.scenario_id, "title": r.title, "yaml": r.yaml_text,
+                           "updated_at": r.updated_at.isoformat() if r.updated_at else None}
+                          for r in rows])
+
+
+@bp.post("/admin/scenarios/preview")
+def admin_preview() -> Any:
+    """Validate a scenario without saving: its summary and objections, or 422 with the line
+    and field of every problem."""
+    from plugin.practice.authoring import ScenarioProblems, validate_yaml
+
+    _admin()
+    text = _scenario_text(_json_body())
+    try:
+        scenario = validate_yaml(text)
+    except ScenarioProblems as exc:
+        raise _problems(exc) from None
+    return jsonify(scenario=scenario.summary_dict(), yaml=text, objections=[
+        {"id": o.id, "type": o.type, "line": o.phrasings[0],
+         "key_points": [k.label for k in o.key_points]} for o in scenario.objections])
+
+
+@bp.post("/admin/scenarios")
+def admin_save() -> Any:
+    from plugin.practice.authoring import ScenarioProblems, save_scenario
+
+    who = _admin()
+    text = _scenario_text(_json_body())
+    try:
+        scenario, created = save_scenario(request_session(), who.tenant_id, text)
+    except ScenarioProblems as exc:
+        raise _problems(exc) from None
+    return _commit({"scenario": scenario.summary_dict(), "created": created},
+                   201 if created else 200)
+
+
+@bp.delete("/admin/scenarios/<scenario_id>")
+def admin_delete(scenario_id: str) -> Any:
+    from plugin.practice.authoring import delete_scenario
+
+    who = _admin()
+    if not delete_scenario(request_session(), who.tenant_id, scenario_id):
+        raise ApiError(404, "not_found", f"scenario {scenario_id!r} not found")
+    return _commit({"deleted": scenario_id})
+
+
+@bp.post("/admin/assignments")
+def admin_assign() -> Any:
+    """Assign a scenario to reps: ``scenario_id``, ``user_ids`` (this tenant's users), optional
+    ``due_date`` (YYYY-MM-DD) and ``note``."""
+    from datetime import date
+
+    from plugin.models import User
+    from plugin.practice.authoring import assign, assignment_view
+
+    who = _admin()
+    body = _json_body()
+    session = request_session()
+    settings = current_app.config["SETTINGS"]
+    scenario = PracticeService(session, who, max_reply_chars=settings.max_reply_chars,
+                               embeddings=settings.embeddings).scenario(body.get("scenario_id"))
+    ids = body.get("user_ids")
+    if not isinstance(ids, list) or not ids or not all(
+            isinstance(i, int) and not isinstance(i, bool) for i in ids) or len(ids) > 500:
+        raise ApiError(400, "invalid_request", "user_ids must be a list of 1..500 user ids",
+                       field="user_ids")
+    for uid in ids:
+        user = session.get(User, uid)
+        if user is None or user.tenant_id != who.tenant_id:
+            raise ApiError(404, "not_found", f"user {uid} not found", field="user_ids")
+    due = None
+    if body.get("due_date") not in (None, ""):
+        try:
+            due = date.fromisoformat(str(body["due_date"]))
+        except ValueError:
+            raise ApiError(400, "invalid_request", "due_date must be YYYY-MM-DD",
+                           field="due_date") from None
+    note = body.get("note") or ""
+    if not isinstance(note, str) or len(note) > 500:
+        raise ApiError(400, "invalid_request", "note must be text of at most 500 characters",
+                       field="note")
+    rows = assign(session, who.tenant_id, scenario.id, list(dict.fromkeys(ids)), due, note,
+                  who.name or who.crm_user_id)
+    return _commit({"items": [assignment_view(r, []) for r in rows]}, 201)
+
+
+@bp.delete("/admin/assignments/<int:assignment_id>")
+def admin_unassign(assignment_id: int) -> Any:
+    from plugin.models import PracticeAssignment
+
+    who = _admin()
+    session = request_session()
+    row = session.get(PracticeAssignment, assignment_id)
+    if row is None or row.tenant_id != who.tenant_id:
+        raise ApiError(404, "not_found", "assignment not found")
+    session.delete(row)
+    return _commit({"deleted": assignment_id})
+
+
+@bp.get("/admin/team")
+def admin_team() -> Any:
+    """Progress per rep and per skill over time (weekly), and every assignment's status."""
+    from sqlalchemy import select
+
+    from plugin.models import User
+    from plugin.practice.authoring import team_progress
+
+    who = _admin()
+    session = request_session()
+    users = [{"id": u.id, "name": u.name or u.crm_user_id, "role": u.role}
+             for u in session.scalars(select(User).where(User.tenant_id == who.tenant_id)
+                                      .order_by(User.id))]
+    return jsonify({**team_progress(session, who.tenant_id), "users": users})

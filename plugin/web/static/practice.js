@@ -58,6 +58,7 @@
     $("session-title").textContent = session.scenario.title;
     const p = session.scenario.persona;
     $("session-persona").textContent = `${p.name}, ${p.role} at ${p.company} · ${p.temperament}`;
+    renderBrief(session.scenario.brief);
     $("chat").replaceChildren();
     $("feedback").replaceChildren();
     for (const r of session.replies) {
@@ -68,6 +69,20 @@
     addMsg("buyer", session.buyer.text);
     updateStatus(session);
     $("reply-text").focus();
+    if (session.status === "active") say(session.buyer.text);
+  }
+
+  function renderBrief(brief) {
+    const box = $("brief-body");
+    if (!brief) { box.replaceChildren(); return; }
+    box.replaceChildren(
+      el("strong", {}, brief.product),
+      el("ul", {}, brief.value_points.map((v) => el("li", {}, v))),
+      el("div", { class: "muted" }, "Prices"),
+      el("ul", {}, brief.pricing.map((v) => el("li", {}, v))),
+      el("div", {}, el("span", { class: "muted" }, "Discount policy: "), brief.discount_policy),
+      ...(brief.competitors && brief.competitors.length
+        ? [el("div", {}, el("span", { class: "muted" }, "Competitors (never run them down): "), brief.competitors.join(", "))] : []));
   }
 
   function addMsg(kind, text) {
@@ -100,10 +115,32 @@
         el("strong", {}, `Reply ${r.seq}${r.source === "voice" ? " (voice)" : ""} · ${r.overall}/100`),
         el("span", { class: "quality " + r.quality }, r.quality)),
       dimension("Tone", r.tone), dimension("Content", r.content), dimension("Strategy", r.strategy),
+      ...flawList(r.flaws),
       ...(r.improved.trim() === r.text.trim()
         ? [el("div", { class: "muted" }, "Nothing to add: this answer already covers it.")]
         : [el("div", { class: "muted" }, "A stronger answer:"), el("div", { class: "improved" }, r.improved)]));
     $("feedback").prepend(card);
+  }
+
+  function flawList(flaws) {
+    if (!flaws || !flaws.length) return [];
+    return [el("ul", { class: "flaws" }, flaws.map((f) => el("li", { "data-flaw": f.kind },
+      el("strong", {}, f.label), f.evidence ? `: “${f.evidence}”` : "")))];
+  }
+
+  // The buyer speaks (browser speech synthesis) ------------------------------------------
+  const voice = { on: true, call: false };
+  function say(text, done) {
+    const synth = window.speechSynthesis;
+    if (!voice.on || !synth || !text) { if (done) done(); return; }
+    try {
+      synth.cancel();
+      const u = new SpeechSynthesisUtterance(text);
+      u.rate = 1.05;
+      u.onend = () => { if (done) done(); };
+      u.onerror = () => { if (done) done(); };
+      synth.speak(u);
+    } catch (e) { if (done) done(); }
   }
 
   async function sendReply(text, audioBlob) {
@@ -128,9 +165,11 @@
       state.session = result.session;
       if (result.buyer.ended) {
         addMsg("buyer", result.buyer.text);
+        say(result.buyer.text);
         endOfCall(result.session);
       } else {
         addMsg("buyer", result.buyer.text);
+        say(result.buyer.text, () => { if (voice.call && state.session.status === "active") listen(); });
       }
       updateStatus(result.session);
     } catch (err) {
@@ -284,6 +323,126 @@
     return new Blob([buf], { type: "audio/wav" });
   }
 
+  // Call mode: the buyer speaks, then the microphone opens; a pause ends the rep's turn ----
+  const SILENCE_MS = 900, MIN_SPEECH_MS = 300, MAX_TURN_MS = 60000;
+  async function listen() {
+    if (rec.ctx || state.busy) return;
+    try { rec.stream = await navigator.mediaDevices.getUserMedia({ audio: true }); }
+    catch (err) { showError(new Error("Microphone not available: " + err.message)); voice.call = false; markCall(); return; }
+    rec.ctx = new AudioContext();
+    rec.rate = rec.ctx.sampleRate;
+    rec.chunks = [];
+    const src = rec.ctx.createMediaStreamSource(rec.stream);
+    rec.node = rec.ctx.createScriptProcessor(2048, 1, 1);
+    let voiced = 0, quiet = 0, total = 0;
+    rec.node.onaudioprocess = (e) => {
+      const data = e.inputBuffer.getChannelData(0);
+      rec.chunks.push(new Float32Array(data));
+      let sum = 0;
+      for (let i = 0; i < data.length; i++) sum += data[i] * data[i];
+      const ms = (data.length / rec.rate) * 1000;
+      total += ms;
+      if (Math.sqrt(sum / data.length) > 0.015) { voiced += ms; quiet = 0; } else { quiet += ms; }
+      if ((voiced >= MIN_SPEECH_MS && quiet >= SILENCE_MS) || total >= MAX_TURN_MS) endTurn();
+    };
+    src.connect(rec.node); rec.node.connect(rec.ctx.destination);
+    $("call-btn").textContent = "Listening…";
+  }
+
+  async function endTurn() {
+    if (!rec.ctx) return;
+    const blob = encodeWav(rec.chunks, rec.rate);
+    rec.node.onaudioprocess = null;
+    rec.node.disconnect(); rec.stream.getTracks().forEach((t) => t.stop());
+    const ctx = rec.ctx; rec.ctx = null; await ctx.close();
+    if ($("call-btn")) $("call-btn").textContent = "Call mode: on";
+    await sendReply("", blob);
+  }
+
+  function markCall() {
+    const btn = $("call-btn");
+    if (!btn) return;
+    btn.classList.toggle("on", voice.call);
+    btn.textContent = voice.call ? "Call mode: on" : "Call mode";
+  }
+
+  function toggleCall() {
+    voice.call = !voice.call;
+    voice.on = voice.on || voice.call;
+    markCall();
+    if (voice.call) listen(); else if (rec.ctx) endTurn();
+  }
+
+  // Rehearse this customer, assignments ---------------------------------------------------
+  const record = { id: document.body.dataset.record || "", type: document.body.dataset.recordType || "" };
+
+  async function rehearse() {
+    showError(null);
+    try {
+      openSession(await api("/api/v1/practice/sessions", { method: "POST", body: { record_id: record.id, record_type: record.type } }));
+    } catch (err) { showError(err); }
+  }
+
+  async function loadAssignments() {
+    try {
+      const data = await api("/api/v1/practice/assignments");
+      const open = data.items.filter((a) => a.status !== "done");
+      $("assignments").hidden = !data.items.length;
+      $("assignment-list").replaceChildren(...data.items.map((a) => el("li", { "data-assignment": a.id, class: "status-" + a.status },
+        `${a.scenario_id} · ${a.status}${a.due_date ? " · due " + a.due_date : ""}${a.note ? " · " + a.note : ""} `,
+        a.status === "done" ? `(best ${a.best})` : el("button", { type: "button", class: "secondary", onclick: () => start(a.scenario_id) }, "Start"))));
+      return open;
+    } catch (err) { showError(err); return []; }
+  }
+
+  // Drill -----------------------------------------------------------------------------------
+  const drill = { last: null, line: "" };
+
+  async function loadDrillLines() {
+    if (!record.id) return;
+    try {
+      const data = await api(`/api/v1/practice/drill-lines?record_id=${encodeURIComponent(record.id)}&record_type=${encodeURIComponent(record.type)}`);
+      if (!data.items.length) return;
+      const pick = $("drill-pick");
+      pick.append(...data.items.map((l) => el("option", { value: l.text }, `${l.source === "call" ? "Call" : "CRM"}${l.date ? " " + l.date.slice(0, 10) : ""}: ${l.text.slice(0, 90)}`)));
+      pick.hidden = false;
+      pick.addEventListener("change", () => { if (pick.value) $("drill-line").value = pick.value; });
+    } catch (err) { /* the drill works without the record's lines */ }
+  }
+
+  async function sendDrill() {
+    showError(null);
+    const line = $("drill-line").value, text = $("drill-text").value;
+    if (!line.trim() || !text.trim()) { showError(new Error("Type the customer's line and your answer.")); return; }
+    const body = { customer_line: line, text };
+    if (drill.last && drill.line === line.trim()) body.previous_id = drill.last.id;
+    $("drill-btn").disabled = true;
+    $("drill-status").textContent = "Scoring…";
+    try {
+      const r = await api("/api/v1/practice/drills", { method: "POST", body });
+      drill.last = r; drill.line = line.trim();
+      renderDrill(r);
+      $("drill-btn").textContent = "Try again";
+    } catch (err) { showError(err); }
+    finally { $("drill-btn").disabled = false; $("drill-status").textContent = ""; }
+  }
+
+  function renderDrill(r) {
+    const parts = [
+      el("div", { class: "head" }, el("strong", {}, `Drill · ${r.overall}/100`), el("span", { class: "quality " + r.quality }, r.quality)),
+      dimension("Tone", r.tone), dimension("Content", r.content), dimension("Strategy", r.strategy), ...flawList(r.flaws)];
+    if (r.change) {
+      const d = r.change.delta;
+      const fmt = (k) => el("span", { class: d[k] > 0 ? "up" : d[k] < 0 ? "down" : "" }, `${k} ${d[k] >= 0 ? "+" : ""}${d[k]}`);
+      parts.push(el("div", { class: "change", id: "drill-change" }, `Since your last try (${r.change.previous_overall}): `,
+        fmt("overall"), " · ", fmt("tone"), " · ", fmt("content"), " · ", fmt("strategy"),
+        r.change.fixed_flaws.length ? ` · fixed: ${r.change.fixed_flaws.join(", ")}` : ""));
+    }
+    parts.push(el("div", { class: "muted" }, "A stronger answer:"), el("div", { class: "improved" }, r.improved));
+    if (r.brief) parts.push(el("div", { class: "muted" }, `Checked against: ${r.brief.product} (${r.scenario_id}) · ${r.brief.discount_policy}`));
+    $("drill-result").replaceChildren(el("div", { class: "card scorecard-reply", "data-drill": r.id }, ...parts));
+  }
+
   // Wiring ------------------------------------------------------------------------------
   function updateCount() {
     const box = $("reply-text");
@@ -303,7 +462,16 @@
   $("finish-btn").addEventListener("click", finish);
   if ($("mic-btn") && root.dataset.voice === "true") $("mic-btn").addEventListener("click", toggleMic);
 
+  $("drill-btn").addEventListener("click", sendDrill);
+  $("drill-line").addEventListener("input", () => { $("drill-btn").textContent = "Get feedback"; });
+  $("speak-toggle").addEventListener("change", (e) => { voice.on = e.target.checked; if (!voice.on && window.speechSynthesis) window.speechSynthesis.cancel(); });
+  voice.on = $("speak-toggle").checked && "speechSynthesis" in window;
+  if ($("call-btn")) $("call-btn").addEventListener("click", toggleCall);
+  if (record.id) { $("customer-offer").hidden = false; $("rehearse-btn").addEventListener("click", rehearse); }
+
   loadScenarios();
   offerResume();
   loadProgress();
+  loadAssignments();
+  loadDrillLines();
 })();
