@@ -447,6 +447,28 @@ class HubSpotAdapter(CrmAdapter):
         self.cache.drop((self.tenant_id, self.kind, record_id))
         return str(created.id)
 
+    def update_call_activity(self, crm_id: str, activity: CallActivity,
+                             idempotency_key: str) -> str:
+        """Rewrite our call engagement ``crm_id`` in place (PATCH of its title, body,
+        duration, direction and outcome; the unique key property keeps its value). A call
+        deleted in HubSpot since is written again under ``idempotency_key``."""
+        from hubspot.crm.objects.calls import SimplePublicObjectInput
+
+        call_id = self._check_id(crm_id)
+        record_id = self._check_id(activity.record_id)
+        props = {k: v for k, v in self.call_properties(activity, idempotency_key).items()
+                 if k not in (CALL_KEY_PROPERTY, "hs_timestamp")}
+        try:
+            self._call("call update", lambda hs: hs.crm.objects.calls.basic_api.update(
+                call_id, SimplePublicObjectInput(properties=props),
+                _request_timeout=self.timeout))
+        except ProviderInputError as exc:
+            if exc.status == 404:
+                return self.write_call_activity(activity, idempotency_key)
+            raise
+        self.cache.drop((self.tenant_id, self.kind, record_id))
+        return call_id
+
 
 def _is_api_exception(exc: BaseException) -> bool:
     """Each generated SDK package has its own ApiException (and 4xx/5xx subclasses)."""

@@ -321,6 +321,23 @@ class SalesforceAdapter(CrmAdapter):
         self.cache.drop((self.tenant_id, self.kind, activity.record_id))
         return task_id
 
+    def update_call_activity(self, crm_id: str, activity: CallActivity,
+                             idempotency_key: str) -> str:
+        """Rewrite our Task ``crm_id`` in place (PATCH; ``TaskSubtype`` is create-only and
+        the key field keeps the key it was created with). A Task deleted in Salesforce
+        since is written again under ``idempotency_key``."""
+        self._check_id(crm_id)
+        fields = {k: v for k, v in self.task_fields(activity).items()
+                  if k not in ("TaskSubtype", "WhoId", "WhatId")}
+        try:
+            self._call("task update", lambda sf: _task(sf).update(crm_id, fields))
+        except ProviderInputError as exc:
+            if exc.status == 404 or "ENTITY_IS_DELETED" in getattr(exc, "codes", set()):
+                return self.write_call_activity(activity, idempotency_key)
+            raise
+        self.cache.drop((self.tenant_id, self.kind, activity.record_id))
+        return crm_id
+
 
 def sosl_escape(word: str) -> str:
     """A word for a SOSL ``FIND {…}``: reserved characters escaped with a backslash."""

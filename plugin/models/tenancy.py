@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from plugin.models._base import Base, TenantScoped, utcnow
+from plugin.models._base import Base, JSONType, TenantScoped, utcnow
 
 
 class Tenant(Base):
@@ -19,6 +20,8 @@ class Tenant(Base):
     name: Mapped[str] = mapped_column(String(255), default="")
     playbook_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Tenant options set on the admin page, e.g. {"crm_notes_include_coaching": true}.
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
 
 class User(TenantScoped, Base):

@@ -97,6 +97,29 @@ def ensure_item(session: Session, *, tenant_id: str, call_id: str, version: int,
     return item
 
 
+def _version(payload: dict[str, Any]) -> int:
+    raw = str((payload.get("extra") or {}).get("report_version") or "0")
+    return int(raw) if raw.isdigit() else 0
+
+
+def written_activity(session: Session, item: OutboxItem) -> tuple[str, int] | None:
+    """(CRM id, report version) of the activity an earlier row of the same call already
+    wrote to the same CRM and record, newest version first; None when there is none.
+
+    A call has one activity in the CRM: a later report version (or notes rewritten by an
+    admin) updates it in place rather than adding a second one."""
+    rows = session.scalars(select(OutboxItem).where(
+        OutboxItem.call_id == item.call_id, OutboxItem.kind == item.kind,
+        OutboxItem.crm == item.crm, OutboxItem.status == "done", OutboxItem.id != item.id,
+        OutboxItem.crm_id != "")).all()
+    record = (item.payload or {}).get("record_id")
+    same = [r for r in rows if (r.payload or {}).get("record_id") == record]
+    if not same:
+        return None
+    newest = max(same, key=lambda r: (_version(dict(r.payload or {})), r.id))
+    return newest.crm_id, _version(dict(newest.payload or {}))
+
+
 def backoff_s(attempt: int, retry_after: float | None = None) -> float:
     """Full-jitter exponential backoff; at least the CRM's Retry-After when it sent one."""
     cap = min(BACKOFF_MAX_S, BACKOFF_BASE_S * (2 ** max(0, attempt - 1)))
@@ -177,6 +200,12 @@ def deliver(item_id: int, settings: Settings, *, worker: str = "",
         tenant_id, key, attempts, crm = (item.tenant_id, item.idempotency_key, item.attempts,
                                          item.crm)
         payload = dict(item.payload)
+        earlier = written_activity(s, item)
+    if earlier is not None and earlier[1] > _version(payload):
+        # A newer report's notes are already in the CRM: these older ones must not replace
+        # them. Nothing is sent; the row points at the call's one activity.
+        _finish(item_id, attempt_id, outcome="ok", item_status="done", crm_id=earlier[0])
+        return Delivery("done", crm_id=earlier[0])
     try:
         from plugin.crm import adapter_for
 
@@ -187,7 +216,11 @@ def deliver(item_id: int, settings: Settings, *, worker: str = "",
         if adapter is None:
             raise ProviderInputError("the CRM is not connected for this org; "
                                      "connect it on the admin page")
-        crm_id = adapter.write_call_activity(payload_to_activity(payload), key)
+        activity = payload_to_activity(payload)
+        if earlier is not None:  # the call's activity exists: its notes are updated in place
+            crm_id = adapter.update_call_activity(earlier[0], activity, key)
+        else:
+            crm_id = adapter.write_call_activity(activity, key)
     except ProviderUnavailable as exc:
         return _retry_or_fail(item_id, attempt_id, attempts, max_attempts, exc.message, exc.status,
                               exc.retry_after)

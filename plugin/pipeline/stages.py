@@ -21,15 +21,16 @@ from sqlalchemy.exc import IntegrityError
 
 from plugin.coach.types import Turn, Word
 from plugin.db import db
-from plugin.models import Call, OutboxItem, Playbook, Recording, Report, Tenant
+from plugin.models import Call, OutboxItem, Playbook, Recording, Report, Tenant, User
 from plugin.models import Turn as TurnRow
 from plugin.pipeline import outbox
 from plugin.pipeline.analysers import AnalysisInput, analysers
 from plugin.providers.crm import CallActivity
 from plugin.providers.errors import ProviderError, ProviderInputError
-from plugin.reports import render
 from plugin.reports.build import build_report
 from plugin.reports.links import report_url
+from plugin.reports.notes import TENANT_SETTING as NOTES_SETTING
+from plugin.reports.notes import call_notes
 from plugin.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -236,20 +237,44 @@ def crm_adapter(session: Any, tenant_id: str, settings: Settings, record_id: str
     return adapter_for(session, tenant_id, settings, record_id=record_id)
 
 
-def activity_for(report: dict[str, Any], settings: Settings) -> CallActivity:
+def activity_for(report: dict[str, Any], settings: Settings, *, rep: str = "",
+                 customer: str = "", include_coaching: bool = False) -> CallActivity:
+    """The CRM activity of a report: customer-facing call notes (``plugin.reports.notes``);
+    scores and coaching critique only when the tenant's setting asks for them."""
     call = report.get("call") or {}
     url = report_url(settings, str(call.get("tenant_id", "")), str(call.get("id", "")))
     started = call.get("started_at")
+    notes = call_notes(report, url, rep=rep, customer=customer,
+                       include_coaching=include_coaching)
     return CallActivity(
         record_id=str(call.get("record_id") or ""), record_type=str(call.get("record_type") or ""),
-        subject=render.subject(report), body_text=render.to_text(report, url),
-        body_html=render.to_html(report, url),
+        subject=notes.subject, body_text=notes.text, body_html=notes.html,
         started_at=datetime.fromisoformat(started) if started else datetime.now(UTC),
         duration_s=int((call.get("duration_ms") or 0) // 1000),
         direction="inbound" if call.get("direction") == "inbound" else "outbound",
         report_url=url, extra={"call_id": str(call.get("id", "")),
                                "report_version": str(report.get("version", 1))},
     )
+
+
+def notes_options(session: Any, report: dict[str, Any], adapter: Any) -> dict[str, Any]:
+    """Who the notes name as owners (the rep, the customer from the CRM) and whether the
+    tenant adds coaching to them. A CRM that cannot be read only makes the names generic."""
+    call = report.get("call") or {}
+    tenant = session.get(Tenant, str(call.get("tenant_id", "")))
+    include = bool((tenant.settings or {}).get(NOTES_SETTING)) if tenant is not None else False
+    user = session.get(User, call.get("user_id")) if call.get("user_id") else None
+    customer = ""
+    try:
+        from plugin.crm import interactive
+
+        ctx = interactive(adapter).customer_context(str(call.get("record_id") or ""),
+                                                    str(call.get("record_type") or ""))
+        customer = str(ctx.person.get("name") or ctx.company.get("name") or "")
+    except ProviderError as exc:
+        log.info("notes of call %s: customer name unavailable: %s", call.get("id"), exc)
+    return {"rep": user.name if user is not None else "", "customer": customer,
+            "include_coaching": include}
 
 
 def queue_writeback(call_id: str, version: int, settings: Settings) -> int | None:
@@ -274,8 +299,9 @@ def queue_writeback(call_id: str, version: int, settings: Settings) -> int | Non
         try:
             kind = adapter.for_record(record_id).kind if hasattr(adapter, "for_record") \
                 else adapter.kind
+            activity = activity_for(data, settings, **notes_options(s, data, adapter))
             item = outbox.ensure_item(s, tenant_id=tenant_id, call_id=call_id, version=version,
-                                      crm=kind, activity=activity_for(data, settings))
+                                      crm=kind, activity=activity)
             return item.id
         except IntegrityError:
             pass

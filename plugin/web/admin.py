@@ -213,3 +213,58 @@ def choose_playbook() -> Any:
     if _wants_html():
         return redirect(f"/admin?t={token_from_request()}#playbooks", code=303)
     return jsonify(active=tenant.playbook_id)
+
+
+# Tenant settings ------------------------------------------------------------------------------
+# name -> (type, default, what it does); shown and changed on the admin page and the API.
+TENANT_SETTINGS: dict[str, tuple[type, Any, str]] = {
+    "crm_notes_include_coaching": (
+        bool, False, "Add the coaching scores, summary and tips to the call notes written to "
+        "the CRM (by default they stay in Sales Coach, for the rep and their manager)"),
+}
+
+
+def tenant_settings(tenant: Tenant | None) -> dict[str, Any]:
+    stored = dict(tenant.settings or {}) if tenant is not None else {}
+    return {name: stored.get(name, default) for name, (_, default, _) in TENANT_SETTINGS.items()}
+
+
+@bp.get("/api/v1/admin/settings")
+def api_settings() -> Any:
+    """The tenant's settings with their descriptions."""
+    identity = admin_identity()
+    tenant = request_session().get(Tenant, identity.tenant_id)
+    return jsonify(settings=tenant_settings(tenant),
+                   descriptions={k: v[2] for k, v in TENANT_SETTINGS.items()})
+
+
+@bp.post("/admin/settings")
+@bp.put("/api/v1/admin/settings")
+def change_settings() -> Any:
+    """Change tenant settings: JSON ``{"crm_notes_include_coaching": true}``, or a form
+    (a checkbox sends "on"; an unticked one sends nothing, which means false)."""
+    identity = admin_identity()
+    if request.is_json:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise ApiError(400, "invalid_request", "send a JSON object of settings")
+    else:
+        body = {name: request.form.get(name, "") in ("on", "true", "1")
+                for name in TENANT_SETTINGS}
+    unknown = sorted(set(body) - set(TENANT_SETTINGS))
+    if unknown:
+        raise ApiError(400, "unknown_setting", f"unknown setting {unknown[0]!r}",
+                       known=sorted(TENANT_SETTINGS))
+    for name, value in body.items():
+        if not isinstance(value, TENANT_SETTINGS[name][0]):
+            raise ApiError(400, "invalid_setting",
+                           f"{name} must be {TENANT_SETTINGS[name][0].__name__}", setting=name)
+    session = request_session()
+    tenant = session.get(Tenant, identity.tenant_id)
+    if tenant is None:
+        raise ApiError(404, "not_found", "tenant not found")
+    tenant.settings = {**(tenant.settings or {}), **body}
+    session.commit()
+    if not request.is_json and _wants_html():
+        return redirect(f"/admin?t={token_from_request()}#settings", code=303)
+    return jsonify(settings=tenant_settings(tenant))

@@ -98,7 +98,9 @@ def test_recording_of_a_crm_contact_lands_as_one_activity_with_the_report(
     assert len(acts) == 1 and acts[0]["id"] == st["writeback"]["crm_id"]
     data = acts[0]["data"]
     assert data["WhoId"] == record_id and data["TaskSubtype"] == "Call"
-    assert "Coaching tips" in data["Description"]
+    # customer-facing notes: what was agreed, no coaching critique (docs/workers.md)
+    assert "Agreed next steps" in data["Description"]
+    assert "Coaching" not in data["Description"] and "score" not in data["Subject"].lower()
     assert f"/panel/calls/{call_id}?s=" in data["Description"]
     assert final
 
