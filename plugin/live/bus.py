@@ -35,6 +35,17 @@ Handler = Callable[[dict[str, Any]], None]
 CHANNEL_PREFIX = "salescoach:live:"
 
 
+def jsonable(value: Any) -> Any:
+    """Fallback for values json cannot encode (numpy scalars in metrics, sets, tuples)."""
+    if hasattr(value, "item") and callable(value.item):
+        return value.item()
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    return str(value)
+
+
 class Bus(ABC):
     """Publish/subscribe of per-call JSON events."""
 
@@ -100,7 +111,7 @@ class FileBus(Bus):
         folder.mkdir(parents=True, exist_ok=True)
         name = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.json"
         tmp = folder / ("." + name + ".tmp")
-        tmp.write_text(json.dumps(event))
+        tmp.write_text(json.dumps(event, default=jsonable))
         os.replace(tmp, folder / name)
 
     def _on_subscribe(self, call_id: str) -> None:
@@ -174,7 +185,7 @@ class RedisBus(Bus):
         self._ready = threading.Event()
 
     def publish(self, call_id: str, event: dict[str, Any]) -> None:
-        self._redis.publish(CHANNEL_PREFIX + call_id, json.dumps(event))
+        self._redis.publish(CHANNEL_PREFIX + call_id, json.dumps(event, default=jsonable))
 
     def _on_subscribe(self, call_id: str) -> None:
         with self._start_lock:

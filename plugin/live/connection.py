@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from plugin.live import store
+from plugin.live.bus import get_bus
 from plugin.live.pipeline import LiveCall, shared_pool
 from plugin.live.registry import CallEnded, CallRegistry, ChannelMismatch
 from plugin.live.sources import (
@@ -35,6 +36,7 @@ from plugin.live.sources import (
     StartFrame,
     StopFrame,
 )
+from plugin.live.watch import RemoteWatch
 from plugin.security import Identity, SessionError
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,7 @@ class Connection:
         self.resumable = resumable
         self.call: LiveCall | None = None
         self.watching: LiveCall | None = None
+        self.remote: RemoteWatch | None = None  # a call another process holds
         self.closed = False
         self._inbox: deque[_Item] = deque()
         self._inbox_lock = threading.Lock()
@@ -280,8 +283,15 @@ class Connection:
         if self.identity is None or not isinstance(call_id, str):
             self._source_error(SourceError("bad_message", "watch needs a call_id"))
             return
+        if self.watching is not None or self.remote is not None:
+            self._source_error(SourceError("already_started", "this socket already watches a "
+                                           "call; open another socket to watch another"))
+            return
         call = self.registry.get(call_id)
-        if call is None or call.tenant_id != self.identity.tenant_id:
+        if call is None:
+            self._watch_remote(call_id)
+            return
+        if call.tenant_id != self.identity.tenant_id:
             self._source_error(SourceError("unknown_call", "no such live call for this account"))
             return
         self.watching = call
@@ -293,11 +303,30 @@ class Connection:
 
         call.attach(self.send_event, ready_then_replay)
 
+    def _watch_remote(self, call_id: str) -> None:
+        """Follow a call this process does not hold: another web process may (over the live
+        bus, ``plugin.live.watch``). The tenant check is the same as for a local call."""
+        assert self.identity is not None
+        try:
+            stored = store.load_call(self.identity.tenant_id, call_id)
+        except store.UnknownCall:
+            self._source_error(SourceError("unknown_call", "no such live call for this account"))
+            return
+        if stored.status != "live":
+            self._source_error(SourceError("call_ended", "that call has ended; its report is "
+                                           "in Calls"))
+            return
+        self.remote = RemoteWatch(get_bus(self.registry.factory.settings),
+                                  self.identity.tenant_id, call_id, self._try_send)
+        self.remote.start()
+
     def _release(self) -> None:
         """Leave the call (it waits for a resume, or ends when the source cannot resume)."""
-        call, watching = self.call, self.watching
+        call, watching, remote = self.call, self.watching, self.remote
         if watching is not None:
             watching.detach(self.send_event)
+        if remote is not None:
+            remote.stop()
         if call is None:
             return
         call.detach(self.send_event)

@@ -18,6 +18,7 @@ from plugin.live import engines, store
 from plugin.live.bus import get_bus
 from plugin.live.pipeline import LiveCall, side_pool
 from plugin.live.sources import StartFrame
+from plugin.live.watch import Mirror
 from plugin.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,15 @@ class LiveFactory:
     def _wire(self, call: LiveCall) -> LiveCall:
         bus = get_bus(self.settings)
         bus.subscribe(call.call_id, call.on_bus_event)
-        call.on_end.append(lambda c: bus.unsubscribe(c.call_id, c.on_bus_event))
+        mirror = Mirror(bus, call)  # watchers in other web processes (plugin.live.watch)
+        bus.subscribe(call.call_id, mirror.on_bus_event)
+
+        def unwire(c: LiveCall) -> None:
+            bus.unsubscribe(c.call_id, c.on_bus_event)
+            bus.unsubscribe(c.call_id, mirror.on_bus_event)
+            mirror.close()
+
+        call.on_end.append(unwire)
         return call
 
     def new(self, tenant_id: str, user_id: int | None, start: StartFrame) -> LiveCall:
