@@ -8,6 +8,7 @@ storage is refused and the frames' permissions policies apply.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,11 +32,31 @@ def crm_sandbox(instance_path: Path) -> Iterator[SandboxHandle]:
     handle.stop()
 
 
+_WARM: dict[str, threading.Thread] = {}
+
+
+def warm_live_engines(settings: Any) -> threading.Thread:
+    """Load the speech model and the coach once per test process, in the background, so a
+    call's start does not wait minutes for them on a busy machine."""
+    if "thread" not in _WARM:
+        from plugin.live import engines
+
+        _WARM["thread"] = engines.warm_up_in_background(settings)
+    return _WARM["thread"]
+
+
+@pytest.fixture
+def live_engines(app: Any) -> None:
+    """Wait until the live engines are loaded (started by ``web``)."""
+    warm_live_engines(app.config["SETTINGS"]).join(timeout=900)
+
+
 @pytest.fixture
 def web(app: Any, crm_sandbox: SandboxHandle) -> Iterator[str]:
     """The web app on a real port under the host name ``localhost`` (the sandbox is on
     127.0.0.1: another site); canvas posts, card fetches and pop-out links go there."""
     app.extensions["salescoach.live"].grace_s = 3.0
+    warm_live_engines(app.config["SETTINGS"])
     with serve_wsgi(app) as url:
         url = url.replace("127.0.0.1", "localhost")
         app.config["SETTINGS"].public_base_url = url

@@ -591,6 +591,11 @@
 
   async function searchRecords() {
     const q = $("picker-q").value.trim();
+    if (q.length < 2) { // the CRM search needs two letters
+      $("picker-results").replaceChildren();
+      $("picker-note").textContent = "Type two letters or more of a name or company; you can also start a call without a record.";
+      return;
+    }
     try {
       const { records } = await api("/api/v1/crm/records?" + new URLSearchParams({ q, limit: "20" }));
       $("picker-results").replaceChildren(...records.map((r) => el("li", {},
