@@ -28,10 +28,11 @@ from plugin.llm.prompt import parse_prompt
 class Faults:
     """Misbehaviour on demand: the next ``count`` answers are broken in the given way."""
 
-    mode: str = ""  # "" | malformed | delay | status
+    mode: str = ""  # "" | malformed | delay | status | text
     count: int = 0
     status: int = 500
     delay_s: float = 0.0
+    text: str = ""  # mode "text": answer this instead (a model that misbehaves)
 
 
 @dataclass
@@ -53,7 +54,8 @@ class GeminiServer:
         return self._handle(Request(environ))(environ, start_response)
 
     def _handle(self, req: Request) -> Response:
-        if req.method != "POST" or not req.path.endswith(":generateContent"):
+        stream = req.path.endswith(":streamGenerateContent")
+        if req.method != "POST" or not (req.path.endswith(":generateContent") or stream):
             return _error(404, "NOT_FOUND", f"no route for {req.method} {req.path}")
         if req.headers.get("x-goog-api-key") != self.api_key:
             return _error(400, "INVALID_ARGUMENT",
@@ -65,7 +67,8 @@ class GeminiServer:
             task, payload = parse_prompt(prompt)
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             return _error(400, "INVALID_ARGUMENT", f"malformed request: {exc}")
-        if config.get("responseMimeType") != "application/json" or "responseSchema" not in config:
+        if task != "buyer" and (config.get("responseMimeType") != "application/json"
+                                or "responseSchema" not in config):
             return _error(400, "INVALID_ARGUMENT", "this server answers JSON with a responseSchema")
         with self._lock:
             self.received.append(body)
@@ -77,6 +80,9 @@ class GeminiServer:
             return _error(self.faults.status, "UNAVAILABLE", "injected failure")
         if fault == "delay":
             time.sleep(self.faults.delay_s)
+        if task == "buyer":  # practice: the local buyer's line is the answer (plain text)
+            text = self.faults.text if fault == "text" else str(payload.get("draft", ""))
+            return _answer(text, prompt, req.path, stream)
         request = DeepRequest(turns=tuple(
             Turn(seq=t["seq"], speaker=t["speaker"], text=t["text"], start_ms=t["start_ms"],
                  end_ms=t["end_ms"]) for t in payload["turns"]))
@@ -97,6 +103,29 @@ class GeminiServer:
             "modelVersion": req.path.rsplit("/", 1)[-1].split(":")[0],
         }
         return Response(json.dumps(answer), mimetype="application/json")
+
+
+def _answer(text: str, prompt: str, path: str, stream: bool) -> Response:
+    """A text answer, whole or as server-sent events of a few words each (``alt=sse``)."""
+    def body(part: str, last: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {"candidates": [{"content": {"parts": [{"text": part}],
+                                                           "role": "model"}, "index": 0}],
+                               "modelVersion": path.rsplit("/", 1)[-1].split(":")[0]}
+        if last:
+            out["candidates"][0]["finishReason"] = "STOP"
+            out["usageMetadata"] = {"promptTokenCount": len(prompt) // 4,
+                                    "candidatesTokenCount": len(text) // 4,
+                                    "totalTokenCount": (len(prompt) + len(text)) // 4}
+        return out
+
+    if not stream:
+        return Response(json.dumps(body(text, True)), mimetype="application/json")
+    words = text.split(" ")
+    parts = [" ".join(words[i:i + 4]) + (" " if i + 4 < len(words) else "")
+             for i in range(0, len(words), 4)] or [""]
+    events = "".join(f"data: {json.dumps(body(p, i == len(parts) - 1))}\r\n\r\n"
+                     for i, p in enumerate(parts))
+    return Response(events, mimetype="text/event-stream")
 
 
 def _error(status: int, kind: str, message: str) -> Response:

@@ -88,6 +88,11 @@ def validate_reply(text: Any, max_chars: int, name: str = "text") -> str:
     return text
 
 
+def _stage_index(scenario: Scenario, stage_id: str) -> int:
+    return next((i for i, o in enumerate(scenario.objections) if o.id == stage_id),
+                len(scenario.objections))
+
+
 _SNAPSHOTS: dict[str, Scenario] = {}
 
 
@@ -118,11 +123,12 @@ class PracticeService:
     """Practice operations for one identity on one database session (caller commits)."""
 
     def __init__(self, session: Session, identity: Identity, *, max_reply_chars: int = 4000,
-                 embeddings: bool = True) -> None:
+                 embeddings: bool = True, buyer_llm: Any = None) -> None:
         self.s = session
         self.who = identity
         self.max_reply_chars = max_reply_chars
         self.embeddings = embeddings
+        self.buyer_llm = buyer_llm  # llm_buyer.GeminiBuyer, or None for the local buyer
 
     # Lookups --------------------------------------------------------------------------
     def _owned(self, session_id: str, lock: bool = False) -> PracticeSession:
@@ -191,8 +197,13 @@ class PracticeService:
     def get(self, session_id: str) -> dict[str, Any]:
         return self.view(self._owned(session_id))
 
-    def reply(self, session_id: str, text: Any, source: str = "text") -> dict[str, Any]:
-        """Score the reply, let the buyer answer, store both; finish if the buyer ended."""
+    def reply(self, session_id: str, text: Any, source: str = "text",
+              voiced: bool = True) -> dict[str, Any]:
+        """Score the reply, let the buyer answer, store both; finish if the buyer ended.
+
+        With a ``buyer_llm`` the buyer's line is voiced by it (local line on any failure);
+        ``voiced=False`` stores the local line and leaves voicing to ``revoice`` (streaming).
+        """
         text = validate_reply(text, self.max_reply_chars)
         row = self._owned(session_id, lock=True)
         if row.status != "active":
@@ -208,10 +219,17 @@ class PracticeService:
         new_state = buyer.respond(scenario, state, feedback.quality, feedback.covered,
                                   feedback.risky, feedback.overall,
                                   reading=dialogue.read_reply(text, feedback))
+        scores_patience = state.get("patience")
         seq = len(self._replies(row)) + 1
         scores = feedback.to_dict()
         scores.pop("improved")
         scores["source"] = source
+        scores["buyer_engine"] = "local"
+        scores["patience_before"] = scores_patience
+        if voiced and self.buyer_llm is not None:
+            engine, line = self.voice_line(scenario, state, new_state)
+            new_state["line"] = line
+            scores["buyer_engine"] = engine
         reply = PracticeReply(tenant_id=self.who.tenant_id, session_id=row.id, seq=seq,
                               buyer_text=state["line"], objection=stage.id, reply_text=text,
                               scores=scores, improved=feedback.improved,
@@ -229,6 +247,38 @@ class PracticeService:
             self.s.flush()
         return {"reply": self._reply_view(reply), "buyer": self._buyer_view(row),
                 "session": self.view(row)}
+
+    def voice_line(self, scenario: Scenario, before: dict[str, Any],
+                   after: dict[str, Any]) -> tuple[str, str]:
+        from plugin.practice.llm_buyer import voice
+
+        pieces = list(voice(self.buyer_llm, scenario, before, after))
+        return pieces[0][0], "".join(p for _, p in pieces).strip()
+
+    def stream_voice(self, session_id: str) -> Any:
+        """The last buyer line voiced again by the LLM buyer, as (engine, piece) pairs; the
+        stored line follows what was streamed (call ``commit`` on the db session after)."""
+        from plugin.practice.llm_buyer import voice
+
+        row = self._owned(session_id, lock=True)
+        replies = self._replies(row)
+        if not replies or self.buyer_llm is None:
+            return
+        last = replies[-1]
+        scenario = self._scenario_of(row)
+        before = {**row.state, "stage": _stage_index(scenario, last.objection),
+                  "patience": last.scores.get("patience_before", row.state.get("patience"))}
+        engine, text = "local", ""
+        for engine, piece in voice(self.buyer_llm, scenario, before, dict(row.state)):
+            text += piece
+            yield engine, piece
+        if engine != "local" and text.strip():
+            state = dict(row.state)
+            state["line"] = text.strip()
+            row.state = state
+            last.buyer_response = text.strip()
+            last.scores = {**last.scores, "buyer_engine": engine}
+            self.s.flush()
 
     def finish(self, session_id: str) -> dict[str, Any]:
         """End the session (idempotent: a finished session returns its scorecard)."""
@@ -372,7 +422,8 @@ class PracticeService:
                 "tone": sc["tone"], "content": sc["content"], "strategy": sc["strategy"],
                 "overall": sc["overall"], "quality": sc["quality"], "covered": sc["covered"],
                 "missing": sc["missing"], "flaws": sc.get("flaws", []), "improved": r.improved,
-                "buyer_response": r.buyer_response}
+                "buyer_response": r.buyer_response,
+                "buyer_engine": sc.get("buyer_engine", "local")}
 
     def view(self, row: PracticeSession) -> dict[str, Any]:
         scenario = scenario_of_state(row.scenario_id, row.state)

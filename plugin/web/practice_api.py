@@ -29,7 +29,22 @@ def _service() -> PracticeService:
     settings = current_app.config["SETTINGS"]
     return PracticeService(request_session(), current_identity(),
                            max_reply_chars=settings.max_reply_chars,
-                           embeddings=settings.embeddings)
+                           embeddings=settings.embeddings, buyer_llm=_buyer_llm())
+
+
+def _buyer_llm() -> Any:
+    """Gemini plays the buyer when the LLM provider is Gemini (one client per app)."""
+    settings = current_app.config["SETTINGS"]
+    if settings.llm_provider != "gemini":
+        return None
+    engine = current_app.extensions.get("salescoach.practice_buyer")
+    if engine is None:
+        from plugin.practice.llm_buyer import GeminiBuyer
+
+        engine = GeminiBuyer(settings.gemini_api_key, settings.gemini_model,
+                             base_url=settings.gemini_base_url)
+        current_app.extensions["salescoach.practice_buyer"] = engine
+    return engine
 
 
 def _json_body() -> dict[str, Any]:
@@ -159,6 +174,42 @@ def post_reply(session_id: str) -> Any:
         raise ApiError(400, "invalid_request", "missing field 'text' (the rep's reply)",
                        field="text")
     return _commit(_service().reply(session_id, body["text"]), 201)
+
+
+@bp.post("/sessions/<session_id>/replies/stream")
+@require_identity
+def post_reply_stream(session_id: str) -> Any:
+    """Like ``/replies`` as server-sent events: ``feedback`` (the scored reply, at once), then
+    ``buyer`` pieces of the buyer's line as the engine voices it, then ``done`` (the session).
+    Bad input answers the same 4xx JSON as ``/replies`` before any event."""
+    import json as _json
+
+    from flask import Response, stream_with_context
+
+    body = _json_body()
+    if "text" not in body:
+        raise ApiError(400, "invalid_request", "missing field 'text' (the rep's reply)",
+                       field="text")
+    service = _service()
+    result = service.reply(session_id, body["text"], voiced=False)
+    request_session().commit()
+
+    def events() -> Any:
+        yield f"event: feedback\ndata: {_json.dumps(result['reply'])}\n\n"
+        engine = "local"
+        streamed = False
+        for engine, piece in service.stream_voice(session_id) or []:
+            streamed = True
+            yield f"event: buyer\ndata: {_json.dumps({'engine': engine, 'text': piece})}\n\n"
+        if not streamed:
+            yield ("event: buyer\ndata: "
+                   f"{_json.dumps({'engine': 'local', 'text': result['buyer']['text']})}\n\n")
+        request_session().commit()
+        session = service.get(session_id)
+        yield f"event: done\ndata: {_json.dumps({'session': session, 'engine': engine})}\n\n"
+
+    return Response(stream_with_context(events()), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 @bp.post("/sessions/<session_id>/replies/audio")
@@ -411,3 +462,30 @@ def admin_team() -> Any:
              for u in session.scalars(select(User).where(User.tenant_id == who.tenant_id)
                                       .order_by(User.id))]
     return jsonify({**team_progress(session, who.tenant_id), "users": users})
+
+
+@bp.post("/tts")
+@require_identity
+def tts() -> Any:
+    """The buyer's line as a WAV from a local engine: ``{"text", "engine": auto|piper|espeak}``
+    (the panel uses the browser's voice unless asked for server audio)."""
+    from flask import Response
+
+    from plugin.practice.tts import MAX_TTS_CHARS, TtsUnavailable, synthesize_wav
+
+    body = _json_body()
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise ApiError(400, "invalid_request", "text must be a non-empty string", field="text")
+    if len(text) > MAX_TTS_CHARS:
+        raise ApiError(413, "text_too_long", f"at most {MAX_TTS_CHARS} characters",
+                       field="text", limit=MAX_TTS_CHARS)
+    engine = body.get("engine", "auto")
+    if engine not in ("auto", "piper", "espeak"):
+        raise ApiError(400, "invalid_request", "engine must be auto, piper or espeak",
+                       field="engine")
+    try:
+        audio = synthesize_wav(text, engine)
+    except TtsUnavailable as exc:
+        raise ApiError(503, "tts_unavailable", str(exc)) from None
+    return Response(audio, mimetype="audio/wav")

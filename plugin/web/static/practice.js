@@ -122,6 +122,42 @@
     $("feedback").prepend(card);
   }
 
+  /** POST a typed reply and read the server-sent events: the feedback at once, then the
+   *  buyer's line piece by piece (Gemini streams it when keyed), then the session. */
+  async function streamReply(sid, text) {
+    const resp = await fetch(`/api/v1/practice/sessions/${sid}/replies/stream`, {
+      method: "POST", headers: { Authorization: "Bearer " + window.SalesCoach.token(), "Content-Type": "application/json" },
+      body: JSON.stringify({ text }) });
+    if (!resp.ok) {
+      const data = await resp.json().catch(() => ({}));
+      const err = new Error((data.error && data.error.message) || resp.statusText);
+      err.status = resp.status; err.code = data.error && data.error.code;
+      throw err;
+    }
+    const reader = resp.body.getReader();
+    const decoder = new TextDecoder();
+    let buf = "", reply = null, line = "", node = null, done = null;
+    for (;;) {
+      const { value, done: end } = await reader.read();
+      if (value) buf += decoder.decode(value, { stream: true });
+      let cut;
+      while ((cut = buf.indexOf("\n\n")) >= 0) {
+        const raw = buf.slice(0, cut); buf = buf.slice(cut + 2);
+        const kind = (raw.match(/^event: (.*)$/m) || [])[1];
+        const data = JSON.parse((raw.match(/^data: (.*)$/m) || [])[1] || "null");
+        if (kind === "feedback") { reply = data; addMsg("rep", data.text); renderFeedback(data); }
+        else if (kind === "buyer") {
+          line += data.text;
+          if (!node) { addMsg("buyer", ""); node = $("chat").lastElementChild; node.dataset.engine = data.engine; }
+          node.lastChild.textContent = line;
+        } else if (kind === "done") done = data;
+      }
+      if (end) break;
+    }
+    if (!reply || !done) throw new Error("the reply stream ended early; reload the session");
+    return { streamed: true, reply, session: done.session, buyer: { ...done.session.buyer, text: line || done.session.buyer.text } };
+  }
+
   function flawList(flaws) {
     if (!flaws || !flaws.length) return [];
     return [el("ul", { class: "flaws" }, flaws.map((f) => el("li", { "data-flaw": f.kind },
@@ -156,19 +192,18 @@
         form.append("audio", audioBlob, "reply.wav");
         result = await api(`/api/v1/practice/sessions/${sid}/replies/audio`, { method: "POST", body: form });
       } else {
-        result = await api(`/api/v1/practice/sessions/${sid}/replies`, { method: "POST", body: { text } });
+        result = await streamReply(sid, text);
       }
-      addMsg("rep", result.reply.text);
-      renderFeedback(result.reply);
+      if (!result.streamed) { addMsg("rep", result.reply.text); renderFeedback(result.reply); }
       $("reply-text").value = "";
       updateCount();
       state.session = result.session;
       if (result.buyer.ended) {
-        addMsg("buyer", result.buyer.text);
+        if (!result.streamed) addMsg("buyer", result.buyer.text);
         say(result.buyer.text);
         endOfCall(result.session);
       } else {
-        addMsg("buyer", result.buyer.text);
+        if (!result.streamed) addMsg("buyer", result.buyer.text);
         say(result.buyer.text, () => { if (voice.call && state.session.status === "active") listen(); });
       }
       updateStatus(result.session);
