@@ -1,14 +1,14 @@
 """tenancy: per-tenant settings (JSON), e.g. crm_notes_include_coaching
 
 Revision ID: 0005_tenant_settings
-Revises: 0003_task_locks
+Revises: 0004_practice_authoring
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = '0005_tenant_settings'
-down_revision = '0003_task_locks'
+down_revision = '0004_practice_authoring'
 branch_labels = None
 depends_on = None
 
