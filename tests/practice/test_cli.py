@@ -82,3 +82,10 @@ def test_unknown_scenario_and_bad_script(cli: Any, tmp_path: Path) -> None:
     assert result.exit_code != 0 and "expected a YAML list" in result.output
     result = cli("--script", str(bad))
     assert result.exit_code != 0 and "--scenario ID is required" in result.output
+
+
+def test_scorecard_of_a_session_without_replies_has_no_none(cli: Any, tmp_path: Path) -> None:
+    script = tmp_path / "empty.txt"
+    script.write_text("# nothing said\n")
+    out = cli("--scenario", "cfo-discovery", "--script", str(script)).output
+    assert "overall –" in out and "None" not in out
