@@ -311,6 +311,51 @@ def queue_writeback(call_id: str, version: int, settings: Settings) -> int | Non
         return int(item_id) if item_id is not None else None
 
 
+def rewrite_notes(tenant_id: str, settings: Settings, limit: int = 500) -> list[int]:
+    """Outbox rows that rewrite, in place, the tenant's activities already in the CRM whose
+    notes differ from what the current notes (and the tenant's setting) give, e.g. calls
+    written before the customer-facing notes. Each distinct text is queued once (its key
+    ends with a hash of it), so asking twice queues nothing more. Returns the new row ids."""
+    created: list[int] = []
+    with db.session_scope() as s:
+        done = s.scalars(select(OutboxItem).where(
+            OutboxItem.tenant_id == tenant_id, OutboxItem.kind == "call_activity",
+            OutboxItem.status == "done", OutboxItem.crm_id != "")
+            .order_by(OutboxItem.id.desc()).limit(limit)).all()
+        latest: dict[str, OutboxItem] = {}
+        for row in done:
+            if row.call_id:
+                latest.setdefault(row.call_id, row)
+        adapter = None
+        for call_id, row in latest.items():
+            report = s.scalar(select(Report).where(Report.call_id == call_id,
+                                                   Report.tenant_id == tenant_id)
+                              .order_by(Report.version.desc()).limit(1))
+            if report is None:
+                continue
+            data = dict(report.data)
+            record_id = str((data.get("call") or {}).get("record_id") or "")
+            if adapter is None:
+                adapter = crm_adapter(s, tenant_id, settings, record_id)
+                if adapter is None:
+                    return []
+            activity = activity_for(data, settings, **notes_options(s, data, adapter))
+            if activity.body_text == (row.payload or {}).get("body_text"):
+                continue
+            digest = hashlib.sha256(activity.body_text.encode()).hexdigest()[:12]
+            key = f"{outbox.idempotency_key(call_id, report.version)}:notes-{digest}"
+            if s.scalar(select(OutboxItem.id).where(OutboxItem.idempotency_key == key)):
+                continue
+            item = OutboxItem(tenant_id=tenant_id, idempotency_key=key, call_id=call_id,
+                              kind="call_activity", crm=row.crm,
+                              payload=outbox.activity_to_payload(activity), status="pending",
+                              updated_at=outbox.utcnow())
+            s.add(item)
+            s.flush()
+            created.append(item.id)
+    return created
+
+
 def mark_writeback(call_id: str, delivery: outbox.Delivery) -> None:
     """Reflect the write-back outcome on the call's recording (if any)."""
     if delivery.outcome in ("done", "already_done"):
@@ -324,4 +369,5 @@ def mark_writeback(call_id: str, delivery: outbox.Delivery) -> None:
 
 
 __all__ = ["StageFailed", "transcribe", "analyse", "queue_writeback", "mark_writeback",
+           "rewrite_notes",
            "load_turns", "fail_recording", "set_recording", "ProviderInputError"]

@@ -268,3 +268,18 @@ def change_settings() -> Any:
     if not request.is_json and _wants_html():
         return redirect(f"/admin?t={token_from_request()}#settings", code=303)
     return jsonify(settings=tenant_settings(tenant))
+
+
+@bp.post("/api/v1/admin/crm-notes/rewrite")
+def rewrite_crm_notes() -> Any:
+    """Rewrite, in place, the org's call activities already in the CRM whose notes are not
+    what the current notes and settings give (e.g. written with coaching before); each is
+    sent once through the outbox. Answers ``{"queued": n}``."""
+    from plugin.pipeline.dispatch import DELIVER, enqueue
+    from plugin.pipeline.stages import rewrite_notes
+
+    identity = admin_identity()
+    ids = rewrite_notes(identity.tenant_id, settings())
+    for item_id in ids:
+        enqueue(DELIVER, item_id)
+    return jsonify(queued=len(ids))

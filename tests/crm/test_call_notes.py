@@ -218,3 +218,31 @@ def test_settings_api_is_for_admins_and_checks_values(app: Any, client: Any,
                       ({"colour": "red"}, "unknown_setting"), ([1], "invalid_request")]:
         resp = client.put("/api/v1/admin/settings", headers=tenants.headers(admin), json=bad)
         assert resp.status_code == 400 and resp.get_json()["error"]["code"] == code
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_activities_written_with_coaching_are_rewritten_in_place_once(
+        app: Any, sandbox: Any, written: Any, kind: str) -> None:
+    tenant, call_id, rid = written(kind, include_coaching=True)
+    first = _deliver(app, call_id, 1)
+    assert "You asked 0 questions" in _body(_ours(sandbox, kind, rid)[0])
+    # when the org turns coaching off and asks for its existing notes to be rewritten
+    with db.session_scope() as s:
+        row = s.get(Tenant, tenant)
+        assert row is not None
+        row.settings = {"crm_notes_include_coaching": False}
+    settings = app.config["SETTINGS"]
+    ids = stages.rewrite_notes(tenant, settings)
+    assert len(ids) == 1
+    assert outbox.deliver(ids[0], settings).crm_id == first.crm_id
+    # then the same activity holds the customer notes only, and asking again sends nothing
+    acts = _ours(sandbox, kind, rid)
+    assert len(acts) == 1 and "You asked" not in _body(acts[0])
+    assert "way too expensive" in _body(acts[0])
+    assert stages.rewrite_notes(tenant, settings) == []
+
+
+def test_the_rewrite_endpoint_is_for_admins(client: Any, tenants: Any) -> None:
+    rep = tenants.identity(f"t-notes-{uuid.uuid4().hex[:6]}", "rep-1")
+    resp = client.post("/api/v1/admin/crm-notes/rewrite", headers=tenants.headers(rep))
+    assert resp.status_code == 403
