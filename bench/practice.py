@@ -45,6 +45,7 @@ from plugin import migrate  # noqa: E402
 from plugin.coach import default_playbook  # noqa: E402
 from plugin.db import db  # noqa: E402
 from plugin.practice import buyer  # noqa: E402
+from plugin.practice.dialogue import own_lines  # noqa: E402
 from plugin.practice.flaws import find_flaws, sentences  # noqa: E402
 from plugin.practice.scenarios import Scenario, get_scenario, library  # noqa: E402
 from plugin.practice.scoring import Meaning, score_reply  # noqa: E402
@@ -211,7 +212,8 @@ def main() -> None:
     buyer_lines = 0
     outcomes: dict[str, int] = {}
     for scenario in library().values():
-        own = " ".join([json.dumps(scenario.model_dump())]).lower().replace(" ", "")
+        # the buyer's own material: opening, objections, probes, facts (not its reactions)
+        own = " ".join(own_lines(scenario)).lower().replace(" ", "")
         for seed, script in enumerate(audit_scripts(scenario, rows, args.sessions_per_scenario)):
             with db.session_scope() as s:
                 session = PracticeService(s, who).start(scenario.id, seed)

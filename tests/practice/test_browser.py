@@ -117,3 +117,36 @@ def test_rep_answers_by_voice_with_the_microphone_button(base_url: str, tenants:
             assert not errors, errors
         finally:
             browser.close()
+
+
+def test_drill_and_brief_in_a_400px_sidebar(base_url: str) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 400, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"{base_url}/demo")
+            page.click("nav.tabs a:has-text('Practice')")
+            # a drill: customer line, a flawed answer, then a better try
+            page.fill("#drill-line", "Your price is too high, we need thirty percent off.")
+            page.fill("#drill-text", "Okay, I can do 40% off if you sign today.")
+            page.click("#drill-btn")
+            result = page.locator("#drill-result .scorecard-reply")
+            expect(result.locator(".quality")).to_have_text("weak", timeout=120_000)
+            expect(result.locator("[data-flaw='discount']")).to_be_visible()
+            page.fill("#drill-text", "I understand. What is the thirty percent based on? If you "
+                                     "commit to two years I can offer 10% off. Would that work?")
+            page.click("#drill-btn")
+            expect(page.locator("#drill-change")).to_contain_text("Since your last try",
+                                                                  timeout=120_000)
+            # a session shows the brief the content score checks against
+            page.click("#start-procurement-price")
+            expect(page.locator("#brief-body")).to_contain_text("Up to 10% discount")
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 400, width
+            assert not errors, errors
+        finally:
+            browser.close()
