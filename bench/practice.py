@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,7 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def ranks(values: list[float]) -> np.ndarray:
+def ranks(values: Sequence[float]) -> np.ndarray:
     """Ranks with ties averaged (for Spearman)."""
     x = np.asarray(values, dtype=float)
     order = x.argsort(kind="mergesort")
@@ -238,10 +239,10 @@ def main() -> None:
     for scenario_id, script in runs.items():
         with db.session_scope() as s:
             sid = PracticeService(s, who).start(scenario_id, 0)["id"]
-        out: dict[str, Any] = {}
+        last: dict[str, Any] = {}
         for text in script:
-            out = reply(sid, text)
-        won += out.get("buyer", {}).get("outcome") == "next_step_agreed"
+            last = reply(sid, text)
+        won += last.get("buyer", {}).get("outcome") == "next_step_agreed"
     figures["strong_runs_won"] = f"{won}/{len(runs)}"
     figures["reply_p50_ms"] = round(pct(latencies, 0.5) * 1000, 1)
     figures["reply_p95_ms"] = round(pct(latencies, 0.95) * 1000, 1)

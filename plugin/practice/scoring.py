@@ -373,7 +373,9 @@ def score_reply(reply: str, scenario: Scenario, stage: Stage, buyer_line: str,
     a = analyse_utterance(reply, "rep", pb, use_embeddings=None if meaning.available else False)
     risky = confirmed_risky(list(a.risky), reply, scenario)
     cov = cover(reply, stage, buyer_line, meaning)
-    flaws = find_flaws(reply, scenario, a, relevance=cov.relevance, covered=len(cov.covered),
+    # at the closing a pleasantry is a missing next step, not off topic
+    relevance = 1.0 if stage.id == CLOSING else cov.relevance
+    flaws = find_flaws(reply, scenario, a, relevance=relevance, covered=len(cov.covered),
                        said=buyer_line)
     flaws += _coach_risks(a, risky, flaws)
     kinds = {f.kind for f in flaws}

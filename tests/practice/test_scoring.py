@@ -60,8 +60,9 @@ def test_risky_promise_and_over_policy_discount_are_flagged(meaning: Meaning,
                                                             playbook: Any) -> None:
     fb = _score("I understand. I can guarantee you'll see a return in a month, and I'll give "
                 "you 40% off today.", meaning, playbook, "procurement-price")
-    assert fb.risky and fb.quality == "weak"
-    assert "Risky promise" in fb.content.reason
+    assert fb.risky and fb.quality == "weak" and fb.overall <= 32
+    assert {"guarantee", "discount"} <= {f["kind"] for f in fb.flaws}
+    assert "discount" in fb.content.reason.lower()
 
 
 def test_prices_not_in_the_scenario_are_inaccurate() -> None:
