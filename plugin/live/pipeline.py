@@ -17,6 +17,12 @@ the open turn's audio, or the last two seconds when no turn is open), and a repl
 session is given it first, at ``REPLAY_SPEED`` times real time (the service wants
 audio at about the pace it was spoken) until it has caught up with the live audio. A turn
 cut by the end of a session is heard whole by the next one, and no audio is lost.
+
+One mixed channel (one microphone, a mono recording) carries both voices: each final is cut
+into pieces at pauses and word gaps and each piece is given to the rep or the customer by its
+voice embedding (``plugin.speech.diarize.SpeakerTracker``), against the rep's voice print
+when one is enrolled, else against the first voice heard. A call with a rep channel enrols
+the rep's voice print from its first ``ENROLL_MS`` of voiced audio.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from plugin.coach.types import Turn, Word
 from plugin.eventloop import IoLoop
@@ -57,6 +65,10 @@ RETAIN_LEAD_MS = 500  # ... from this long before the open turn's first word
 RETAIN_IDLE_MS = 2_000  # ... or, with no turn open, this much (speech not yet answered for)
 REPLAY_SPEED = 2.0  # a replacement session gets the kept audio at this multiple of real time
 REPLAY_STEP_MS = 500  # ... in messages of this much audio
+MIXED_KEEP_MS = 40_000  # audio of a mixed channel kept to tell its speakers apart
+ENROLL_MS = 20_000  # voiced rep audio gathered for the rep's voice print ...
+ENROLL_MIN_MS = 6_000  # ... and the least that makes one
+SPEAKING_EVERY_MS = 1000  # who speaks on a mixed channel is checked this often
 
 _pool_lock = threading.Lock()
 _pools: dict[str, ThreadPoolExecutor] = {}
@@ -173,6 +185,9 @@ class _Channel:
     kept: KeptAudio = field(default_factory=KeptAudio)
     replay: deque[bytes] = field(default_factory=deque)
     replaying: bool = False
+    mixed: Any = None  # a mixed channel's speakers (plugin.speech.diarize.MixedChannel)
+    enroll: list[bytes] | None = None  # rep channels: voiced audio for the voice print
+    enroll_ms: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     idle: threading.Condition = field(init=False)
 
@@ -223,6 +238,42 @@ class LiveCall:
         self.started_monotonic = time.monotonic()
         for ch in self._channels:  # a network STT's final is handled when it arrives
             ch.stream.on_ready = lambda ch=ch: self._kick(ch)
+        self._speaking_at = -SPEAKING_EVERY_MS
+        self._speaking: str | None = None
+        self._setup_voices()
+
+    def _setup_voices(self) -> None:
+        """A mixed channel gets a speaker tracker (with the rep's voice print if enrolled); a
+        rep channel gathers audio to enrol one. Neither may stop a call."""
+        from plugin.live import engines
+
+        try:
+            roles = {ch.role for ch in self._channels}
+            if "mixed" in roles:
+                from plugin.speech.diarize import MixedChannel
+
+                embedder = engines.speaker_embedder()
+                if embedder is not None:
+                    prints = engines.voiceprints()
+                    tenant, user = engines.call_user(self.call_id)
+                    rep_print = prints.load(tenant, user) if prints is not None else None
+                    for ch in self._channels:
+                        ch.mixed = MixedChannel(embedder, rep_print, MIXED_KEEP_MS)
+            elif "rep" in roles and engines.voiceprints() is not None:
+                for ch in self._channels:
+                    if ch.role == "rep":
+                        ch.enroll = []
+        except Exception:  # noqa: BLE001
+            log.warning("speaker identification off for call %s", self.call_id, exc_info=True)
+
+    def _observe(self, ch: _Channel, data: bytes) -> None:
+        """Keep what speaker identification needs of a chunk (caller holds ``ch.lock`` or is
+        the channel's only drain)."""
+        if ch.mixed is not None:
+            ch.mixed.add(data)
+        if ch.enroll is not None and ch.enroll_ms < ENROLL_MS and louder_than(data, VOICE_DBFS):
+            ch.enroll.append(data)
+            ch.enroll_ms += len(data) * 1000 // (2 * SAMPLE_RATE)
 
     # Listeners ---------------------------------------------------------------------------
     def attach(self, listener: Listener, replay: Callable[[], None] | None = None) -> None:
@@ -280,6 +331,7 @@ class LiveCall:
             start = ch.samples
             ch.samples += len(data) // 2
             ch.kept.add(start, data)
+            self._observe(ch, data)
             if ch.replaying:
                 ch.replay.append(data)  # the new session is still catching up
             else:
@@ -360,6 +412,8 @@ class LiveCall:
     def _decode(self, ch: _Channel, data: bytes) -> None:
         """Push audio to the channel's STT stream; turn what comes out into events."""
         failed: Exception | None = None
+        if data:  # before the push: a final it returns may end in this chunk
+            self._observe(ch, data)
         try:
             events = ch.stream.push(data)
             ch.failure = ""
@@ -446,12 +500,36 @@ class LiveCall:
         text = ev.text.strip()
         if not text:
             return
+        if ch.mixed is not None:
+            self._mixed_turns(ch, ev)
+            return
         turn = Turn(self.next_seq, self._speaker_of(ch), text,  # type: ignore[arg-type]
                     ev.start_ms + off, ev.end_ms + off,
                     tuple(Word(w.text, w.start_ms + off, w.end_ms + off, w.confidence)
                           for w in ev.words))
         self.next_seq += 1
         self.handle_turn(turn)
+
+    def _mixed_turns(self, ch: _Channel, ev: TranscriptEvent) -> None:
+        """One final of a mixed channel → one turn per run of one voice."""
+        base = ch.base_ms  # channel ms = session ms + base
+        words = [Word(w.text, w.start_ms + base, w.end_ms + base, w.confidence)
+                 for w in ev.words]
+        try:
+            runs = ch.mixed.split(ev.text, ev.start_ms + base, ev.end_ms + base, words)
+        except Exception:  # noqa: BLE001 - fall back to taking turns
+            log.exception("speaker identification failed on call %s", self.call_id)
+            runs = [(self._speaker_of(ch), ev.text.strip(), words)]
+        off = self.offset_ms
+        for speaker, text, run in runs:
+            self._last_speaker = speaker
+            start = run[0].start_ms if run else ev.start_ms + base
+            end = max(w.end_ms for w in run) if run else ev.end_ms + base
+            turn = Turn(self.next_seq, speaker, text, start + off, end + off,
+                        tuple(Word(w.text, w.start_ms + off, w.end_ms + off, w.confidence)
+                              for w in run))
+            self.next_seq += 1
+            self.handle_turn(turn)
 
     def handle_turn(self, turn: Turn) -> None:
         """Coach, store and announce one turn (caller holds no lock or the call lock)."""
@@ -498,8 +576,21 @@ class LiveCall:
         if "customer" in roles:
             return "customer"
         if "mixed" in roles:
-            return self._last_speaker if self._last_speaker in ("rep", "customer") else None
+            return self._mixed_speaking(now_ms, next(ch for ch in active if ch.role == "mixed"))
         return None
+
+    def _mixed_speaking(self, now_ms: int, ch: _Channel) -> str | None:
+        """Who is on a mixed channel now: the voice of its last 1.6 s, checked at most every
+        ``SPEAKING_EVERY_MS``; without a tracker, the last speaker."""
+        if ch.mixed is None:
+            return self._last_speaker if self._last_speaker in ("rep", "customer") else None
+        if now_ms - self._speaking_at >= SPEAKING_EVERY_MS:
+            self._speaking_at = now_ms
+            try:
+                self._speaking = ch.mixed.speaking()
+            except Exception:  # noqa: BLE001
+                log.exception("speaker check failed on call %s", self.call_id)
+        return self._speaking or self._last_speaker
 
     def _maybe_tick(self, now_ms: int) -> None:
         if now_ms - self._last_tick_ms < TICK_EVERY_MS:
@@ -538,6 +629,32 @@ class LiveCall:
             self._emit_nudges(nudges, ids)
 
     # End ---------------------------------------------------------------------------------
+    def _enrol_rep(self) -> None:
+        """Refresh the rep's voice print from this call's rep channel (on the side pool)."""
+        clips = [b"".join(ch.enroll) for ch in self._channels
+                 if ch.enroll is not None and ch.enroll_ms >= ENROLL_MIN_MS]
+        if not clips:
+            return
+
+        def enrol() -> None:
+            from plugin.live import engines
+            from plugin.speech.voiceprint import enroll
+
+            try:
+                prints, embedder = engines.voiceprints(), engines.speaker_embedder()
+                tenant, user = engines.call_user(self.call_id)
+                if prints is None or embedder is None or user is None:
+                    return
+                audio = np.frombuffer(clips[0], dtype="<i2").astype(np.float32) / 32768.0
+                step = 4 * SAMPLE_RATE  # 4 s clips
+                vector = enroll(embedder, [audio[i:i + step] for i in range(0, len(audio), step)])
+                if vector is not None:
+                    prints.save(tenant, user, vector)
+            except Exception:  # noqa: BLE001 - a voice print is a bonus
+                log.exception("enrolling the rep's voice failed on call %s", self.call_id)
+
+        side_pool().submit(enrol)
+
     def drain(self, timeout_s: float = 120.0) -> None:
         """Wait until all queued audio has been decoded."""
         deadline = time.monotonic() + timeout_s
@@ -583,6 +700,7 @@ class LiveCall:
                     summary, scores = report.get("summary", ""), report.get("scores", {})
                 except Exception:  # noqa: BLE001
                     log.exception("coach report failed on call %s", self.call_id)
+            self._enrol_rep()
             store.end_call(self.tenant_id, self.call_id, duration_ms=duration_ms,
                            metrics={**metrics, "summary": summary, "scores": scores,
                                     "end_reason": reason})

@@ -124,4 +124,4 @@ def test_replay_refuses_a_file_that_is_not_a_wav(tmp_path: Path) -> None:
     bogus = tmp_path / "call.wav"
     bogus.write_text("not audio")
     result = CliRunner().invoke(replay_cmd, [str(bogus)])
-    assert result.exit_code != 0 and "not a PCM WAV file" in result.output
+    assert result.exit_code != 0 and "not a readable audio file" in result.output
