@@ -115,3 +115,59 @@ def status(recording_id: str) -> Any:
     s = request_session()
     rec = get_owned(s, Recording, recording_id, current_identity().tenant_id, "recording")
     return jsonify(recording_status(s, rec))
+
+
+@bp.post("/api/v1/calls/<call_id>/speakers")
+@require_identity
+def fix_speakers(call_id: str) -> Any:
+    """Correct who said what, then analyse again: ``{"swap": true}`` exchanges rep and
+    customer on every turn; ``{"turns": {"<seq>": "rep"|"customer", …}}`` sets single turns.
+    Answers 202 with the turns as stored; the new report version follows (a new version
+    only when a speaker really changed)."""
+    from plugin.models import Call, Turn
+    from plugin.pipeline import submit_call
+
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not (("swap" in body) ^ ("turns" in body)):
+        raise ApiError(400, "bad_request", 'send {"swap": true} or {"turns": {"<seq>": '
+                       '"rep"|"customer"}}')
+    changes: dict[int, str] = {}
+    if "turns" in body:
+        turns_in = body["turns"]
+        if not isinstance(turns_in, dict) or not turns_in or len(turns_in) > 5000:
+            raise ApiError(400, "bad_turns", "turns must map turn numbers to 'rep' or "
+                           "'customer'")
+        for key, speaker in turns_in.items():
+            if not str(key).isdigit() or speaker not in ("rep", "customer"):
+                raise ApiError(400, "bad_turns", f"turn {key!r}: the speaker must be 'rep' or "
+                               "'customer' and the turn a number")
+            changes[int(key)] = speaker
+    elif body["swap"] is not True:
+        raise ApiError(400, "bad_request", "swap must be true")
+    s = request_session()
+    call = get_owned(s, Call, call_id, current_identity().tenant_id, "call")
+    if call.status == "live":
+        raise ApiError(409, "call_live", "the call is still live; fix speakers when it ends")
+    rows = list(s.scalars(select(Turn).where(Turn.call_id == call.id).order_by(Turn.seq)))
+    by_seq = {r.seq: r for r in rows}
+    unknown = sorted(set(changes) - set(by_seq))
+    if unknown:
+        raise ApiError(404, "unknown_turn", f"the call has no turn {unknown[0]}",
+                       turns=[r.seq for r in rows][:50])
+    flip = {"rep": "customer", "customer": "rep"}
+    changed = 0
+    for row in rows:
+        new = changes.get(row.seq, row.speaker) if changes else flip.get(row.speaker,
+                                                                           row.speaker)
+        if new != row.speaker:
+            row.speaker, changed = new, changed + 1
+    turns_out = [{"seq": r.seq, "speaker": r.speaker, "text": r.text, "start_ms": r.start_ms,
+                  "end_ms": r.end_ms} for r in rows]
+    s.commit()
+    if changed:
+        try:
+            submit_call(call.id)
+        except Exception:  # noqa: BLE001 - the fix is stored; "analyse again" can re-run it
+            log.exception("could not queue the analysis of %s after a speaker fix", call.id)
+    return jsonify(call_id=call.id, changed=changed, reanalysing=bool(changed),
+                   turns=turns_out), 202
