@@ -200,3 +200,20 @@ def test_reserved_search_characters_reach_the_crm_escaped(app: Any, client: Any,
     resp = client.get("/api/v1/crm/records", query_string={"q": "o'neill (globex)"},
                       headers=_headers(app, tenants, tenant))
     assert resp.status_code == 200, resp.get_json()
+
+
+def test_a_tenant_with_both_crms_searches_both(app: Any, client: Any, tenants: Any,
+                                               sbx: Any) -> None:
+    settings = app.config["SETTINGS"]
+    tenant = sbx.connect(settings, "salesforce")
+    sbx.connect(settings, "hubspot", tenant_id=tenant)
+    records = client.get("/api/v1/crm/records", query_string={"q": "maria chen"},
+                         headers=_headers(app, tenants, tenant)).get_json()["records"]
+    maria = sbx.person("maria")
+    assert {(r["id"], r["type"]) for r in records} == {(maria["sf_id"], maria["sf_type"]),
+                                                      (maria["hs_id"], "contact")}
+    # and each record's customer view comes from its own CRM
+    for rid in (maria["sf_id"], maria["hs_id"]):
+        body = client.get("/api/v1/customer", query_string={"record_id": rid},
+                          headers=_headers(app, tenants, tenant)).get_json()
+        assert body["record"]["name"] == "Maria Chen" and body["connected"] is True
