@@ -64,6 +64,29 @@ def web(app: Any, crm_sandbox: SandboxHandle) -> Iterator[str]:
         yield url
 
 
+def connect_hubspot(settings: Any, sandbox: SandboxHandle) -> str:
+    """Connect the sandbox HubSpot portal's tenant (as an admin would) with minted tokens."""
+    from datetime import UTC, datetime, timedelta
+
+    import requests
+
+    from plugin.crm import OAuthTokens, save_connection
+    from plugin.db import db
+    from plugin.tenancy import ensure_tenant
+    from plugin.web.crm_common import tenant_id_for
+
+    tenant_id = tenant_id_for("hubspot", str(sandbox.state.ident["hs_portal_id"]))
+    minted = requests.post(sandbox.base_url + "/_sandbox/tokens", json={"vendor": "hubspot"},
+                           verify=sandbox.ca_path, timeout=10).json()
+    with db.session_scope() as s:
+        ensure_tenant(s, tenant_id, "hubspot")
+        save_connection(s, settings, tenant_id, "hubspot", OAuthTokens(
+            access_token=minted["access_token"], refresh_token=minted["refresh_token"],
+            instance_url=sandbox.base_url,
+            expires_at=datetime.now(UTC) + timedelta(seconds=int(minted["expires_in"]))))
+    return tenant_id
+
+
 @pytest.fixture(scope="session")
 def customer_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The fake microphone: the customer's price objection from the bundled demo call

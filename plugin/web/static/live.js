@@ -183,6 +183,14 @@
     ws.onclose = (ev) => {
       state.ready = false;
       if (state.ended || !(state.running || state.watchId)) return;
+      if (ev.code === 1008 && /session|token/i.test(ev.reason || "") && !state.renewed) {
+        // The session ran out mid-call: renew it (refresh, or the widget) and carry on.
+        state.renewed = true;
+        window.SalesCoach.refresh().catch(() => window.SalesCoach.askForToken().then((ok) => {
+          if (!ok) throw new Error("no token");
+        })).then(() => { state.renewed = false; connect(); }, () => fail(window.SalesCoach.sessionExpired()));
+        return;
+      }
       if (ev.code === 1008 || ev.code === 1003) { fail(ev.reason || "the server refused the connection"); return; }
       const delay = Math.min(5000, 500 * 2 ** state.retry++);
       setStatus(`Connection lost; reconnecting in ${(delay / 1000).toFixed(1)} s (nothing is lost)…`);
