@@ -5,7 +5,8 @@ whose 16 kHz PCM16 audio is sent as ``MEDIA_DATA_AUDIO`` packets (20 ms per spea
 ``user_id``/``user_name``/``timestamp``), handshake signatures checked as Zoom does (a wrong
 one gets ``status_code`` 3 and close 1008), keep-alive requests that must be answered, an
 optional media-socket drop after N packets (the client must reconnect; the stream continues
-from where it was), and ``STREAM_STATE_UPDATE`` TERMINATED at the end.
+from where it was), real-time pacing or as fast as possible, and ``STREAM_STATE_UPDATE``
+TERMINATED at the end.
 
 ```python
 with ZoomRtmsDevServer(client_id="id", client_secret="s", participants=[...]) as srv:
@@ -57,7 +58,8 @@ class ZoomRtmsDevServer:
 
     def __init__(self, *, client_id: str, client_secret: str, participants: list[Participant],
                  meeting_uuid: str = "mtg-uuid==", stream_id: str = "stream-1",
-                 drop_media_after: int | None = None, keepalive_every: int = 50) -> None:
+                 drop_media_after: int | None = None, keepalive_every: int = 50,
+                 realtime: bool = False) -> None:
         import trustme
 
         self.client_id, self.client_secret = client_id, client_secret
@@ -65,6 +67,7 @@ class ZoomRtmsDevServer:
         self.participants = participants
         self.drop_media_after = drop_media_after
         self.keepalive_every = keepalive_every
+        self.realtime = realtime  # send at the pace of the audio (else as fast as possible)
         self._ca = trustme.CA()
         cert = self._ca.issue_cert("127.0.0.1", "localhost")
         self._server_ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -194,6 +197,8 @@ class ZoomRtmsDevServer:
         self._ready.clear()  # a reconnecting client says it is ready again
         length = max(len(p.pcm) for p in self.participants)
         sent = 0
+        loop = asyncio.get_running_loop()
+        started = loop.time() - self.position * 0.02
         while self.position * PACKET_SAMPLES < length:
             a = self.position * PACKET_SAMPLES
             for p in self.participants:
@@ -213,6 +218,9 @@ class ZoomRtmsDevServer:
                 self._dropped = True
                 await ws.close(1011, "media server restarting")
                 return
-            await asyncio.sleep(0)
+            if self.realtime:
+                await asyncio.sleep(max(0.0, started + self.position * 0.02 - loop.time()))
+            else:
+                await asyncio.sleep(0)
         self._finished.set()
         await ws.close()

@@ -317,3 +317,36 @@ class RtmsClient:
                 self._end(f"zoom stream ended ({msg.get('reason', 'terminated')})")
                 return
         raise ConnectionError("RTMS socket closed")
+
+
+def coach_zoom_stream(factory: Any, tenant_id: str, user_id: int | None, client: RtmsClient,
+                      *, title: str = "Zoom meeting", record_id: str = "",
+                      record_type: str = "") -> Any:
+    """Start a coached live call fed by ``client`` (on the process's I/O loop); returns the
+    ``LiveCall``. The call ends (flushed, stored, submitted) when the Zoom stream ends."""
+    from dataclasses import replace
+
+    from plugin.eventloop import IoLoop
+    from plugin.live.pipeline import shared_pool
+
+    start = replace(client.start_frame(title=title), record_id=record_id,
+                    record_type=record_type if record_id else "")
+    call = factory.new(tenant_id, user_id, start)
+
+    def on_frame(frame: Frame) -> None:
+        if isinstance(frame, AudioFrame):
+            call.push(frame)
+        elif isinstance(frame, StopFrame):  # finishing waits for decoding: not on the loop
+            shared_pool("live-control", 4).submit(call.finish, frame.reason)
+
+    client.on_frame = on_frame
+
+    async def run() -> None:
+        try:
+            await client.run()
+        except Exception as exc:  # noqa: BLE001 - refused or lost: end the call, keep it
+            log.warning("Zoom stream of call %s failed: %s", call.call_id, exc)
+            shared_pool("live-control", 4).submit(call.finish, f"zoom stream failed: {exc}")
+
+    IoLoop.get().spawn(run())
+    return call

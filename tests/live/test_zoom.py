@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from typing import Any
 
 import numpy as np
 import pytest
@@ -130,3 +131,43 @@ def test_a_webhook_without_a_stream_is_refused(event: dict[str, object]) -> None
 def test_mixer_refuses_audio_that_is_not_base64() -> None:
     with pytest.raises(SourceError, match="base64"):
         ParticipantMixer(1).add({"user_id": 1, "data": "%%%", "timestamp": 0})
+
+
+@pytest.mark.slow
+def test_a_zoom_meeting_is_coached_like_a_call(live_app: Any, tenants: Any,
+                                               short_call: Any) -> None:
+    from plugin.live.registry import LiveFactory
+    from plugin.live.zoom import coach_zoom_stream
+
+    stereo, timeline = short_call
+    ident = tenants.identity("demo", "rep-zoom")
+    participants = [Participant(16778240, "Dana Rep", np.ascontiguousarray(stereo[:, 0])),
+                    Participant(16779000, "Chris Buyer", np.ascontiguousarray(stereo[:, 1]))]
+    with ZoomRtmsDevServer(client_id="client-id", client_secret="secret",
+                           participants=participants, realtime=True) as server:
+        client = RtmsClient(RtmsStream.from_webhook(server.webhook_event()), "client-id",
+                            "secret", lambda f: None, mixer=ParticipantMixer(16778240),
+                            ssl_context=server.ssl_context)
+        factory = LiveFactory(live_app.config["SETTINGS"], post_call=False, deep=False)
+        events: list[dict[str, Any]] = []
+        call = coach_zoom_stream(factory, "demo", ident.user_id, client, title="Acme on Zoom")
+        call.attach(events.append)
+        deadline = time.monotonic() + 240
+        while call.ended is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+    assert call.ended is not None and "ended" in call.ended["reason"]
+    finals = [e for e in events if e["type"] == "final"]
+    assert [f["speaker"] for f in finals] == [t.speaker for t in timeline]
+    assert "price" in finals[1]["text"].lower()
+    assert any(e["type"] == "metrics" for e in events)  # each turn went through the coach
+    from sqlalchemy import select
+
+    from plugin.db import db
+    from plugin.models import Call, Turn
+
+    with db.session_scope() as s:
+        row = s.get(Call, call.call_id)
+        assert row is not None and row.source == "zoom" and row.status == "ended"
+        stored = list(s.scalars(select(Turn).where(Turn.call_id == call.call_id)))
+        assert [t.speaker for t in sorted(stored, key=lambda t: t.seq)] == [
+            t.speaker for t in timeline]
