@@ -15,8 +15,14 @@ Runs everything on loopback and stops by itself; the last line printed is one JS
   level (after warm-up), over those calls. An upper bound: it includes the engines' working
   memory, which grows with the load rather than with each call.
 - ``wer_clean``: the live (streaming) local engine on the shipped demo calls.
+- ``--kinds stereo,mono,phone,phone_noise``: only the latency run, once per audio kind (the
+  call spoken by two distinct voices and rendered as in ``bench/stt.py``; one-channel kinds
+  are sent as one ``mixed`` channel, telephone audio resampled 8 → 16 kHz as a client would):
+  audio→nudge p50/p95 and speaker attribution of the finals (words of each final on the
+  side of the scripted line its middle falls in).
 
-Usage: ``python bench/live.py [--quick] [--local-levels 1,2,4] [--relay-levels 25,50]``.
+Usage: ``python bench/live.py [--quick] [--local-levels 1,2,4] [--relay-levels 25,50]``,
+``python bench/live.py --kinds stereo,mono,phone --latency-calls 2``.
 """
 
 from __future__ import annotations
@@ -168,6 +174,7 @@ class CallResult:
     final_to_nudge_ms: list[float] = field(default_factory=list)
     customer_nudges: int = 0
     finals: int = 0
+    final_events: list[dict[str, Any]] = field(default_factory=list)
 
 
 def last_voice_ms(pcm: np.ndarray, start_ms: int, end_ms: int) -> int:
@@ -183,10 +190,12 @@ def last_voice_ms(pcm: np.ndarray, start_ms: int, end_ms: int) -> int:
 
 
 def call_frames(stereo: np.ndarray) -> list[bytes]:
-    """The panel's binary frames of a call, in send order (rep, customer per 100 ms)."""
+    """The panel's binary frames of a call, in send order (each channel per 100 ms); a 1-D
+    array is one channel."""
+    audio = stereo if stereo.ndim == 2 else stereo[:, None]
     step = 16 * FRAME_MS
-    return [bytes([ch]) + np.ascontiguousarray(stereo[pos:pos + step, ch]).astype("<i2").tobytes()
-            for pos in range(0, stereo.shape[0], step) for ch in (0, 1)]
+    return [bytes([ch]) + np.ascontiguousarray(audio[pos:pos + step, ch]).astype("<i2").tobytes()
+            for pos in range(0, audio.shape[0], step) for ch in range(audio.shape[1])]
 
 
 def run_call(url: str, stereo: np.ndarray, timeline: list[Timed], delay_s: float,
@@ -210,8 +219,10 @@ async def _run_calls(calls: list[tuple[str, float]], stereo: np.ndarray, frames:
 
 async def _run_call(url: str, stereo: np.ndarray, frames: list[bytes], delay_s: float,
                     speed: float) -> CallResult:
-    """Stream one call and time its nudges (client clock)."""
+    """Stream one call and time its nudges (client clock); a 1-D ``stereo`` is sent as one
+    ``mixed`` channel."""
     res = CallResult()
+    n_ch = 2 if stereo.ndim == 2 else 1
     await asyncio.sleep(delay_s)
     events: list[tuple[float, dict[str, Any]]] = []
     t0 = 0.0
@@ -219,7 +230,8 @@ async def _run_call(url: str, stereo: np.ndarray, frames: list[bytes], delay_s: 
         async with aconnect(url, open_timeout=30, close_timeout=5, max_size=2**22,
                             compression=None) as ws:
             await ws.send(json.dumps({"type": "start", "sample_rate": 16000,
-                                      "channels": ["rep", "customer"]}))
+                                      "channels": ["rep", "customer"] if n_ch == 2
+                                      else ["mixed"]}))
             ready = json.loads(await asyncio.wait_for(ws.recv(), 120))
             if ready.get("type") != "ready":
                 res.error = str(ready)
@@ -234,10 +246,10 @@ async def _run_call(url: str, stereo: np.ndarray, frames: list[bytes], delay_s: 
 
             read = asyncio.create_task(reader())
             t0 = time.monotonic()
-            for i in range(0, len(frames), 2):
-                await ws.send(frames[i])
-                await ws.send(frames[i + 1])
-                pause = t0 + (i // 2 + 1) * FRAME_MS / 1000 / speed - time.monotonic()
+            for i in range(0, len(frames), n_ch):
+                for frame in frames[i:i + n_ch]:
+                    await ws.send(frame)
+                pause = t0 + (i // n_ch + 1) * FRAME_MS / 1000 / speed - time.monotonic()
                 if pause > 0:
                     await asyncio.sleep(pause)
             await asyncio.sleep(2.0)
@@ -249,6 +261,7 @@ async def _run_call(url: str, stereo: np.ndarray, frames: list[bytes], delay_s: 
         return res
     finals = {ev["seq"]: (t, ev) for t, ev in events if ev.get("type") == "final"}
     res.finals = len(finals)
+    res.final_events = [ev for _t, ev in finals.values()]
     for t, ev in events:
         if ev.get("type") != "nudge" or ev.get("seq") not in finals:
             continue
@@ -257,7 +270,8 @@ async def _run_call(url: str, stereo: np.ndarray, frames: list[bytes], delay_s: 
             continue
         # The turn's last voiced sample, from the audio itself (a scripted line may be split
         # into several turns at a pause, so the script's line end is not the turn's end).
-        end_ms = last_voice_ms(stereo[:, 1], final["start_ms"], final["end_ms"] + 300)
+        customer_audio = stereo[:, 1] if n_ch == 2 else stereo
+        end_ms = last_voice_ms(customer_audio, final["start_ms"], final["end_ms"] + 300)
         last_sample_sent = t0 + (end_ms // FRAME_MS) * FRAME_MS / 1000 / speed
         res.audio_to_nudge_ms.append((t - last_sample_sent) * 1000)
         res.final_to_nudge_ms.append((t - t_final) * 1000)
@@ -290,6 +304,7 @@ def run_level(server: Server, token: str, n: int, stereo: np.ndarray, timeline: 
     p95 = pctl(a2n, 95)
     failed = [r.error for r in results if not r.ok]
     return {"calls": n, "ok_calls": n - len(failed), "errors": failed[:3],
+            "finals": [ev for r in results for ev in r.final_events],
             "audio_to_nudge_p50_ms": pctl(a2n, 50), "audio_to_nudge_p95_ms": p95,
             "final_to_nudge_p99_ms": pctl(f2n, 99), "samples": len(a2n),
             "passed": not failed and p95 is not None and p95 <= TARGET_P95_MS,
@@ -395,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-relay", action="store_true")
     ap.add_argument("--skip-wer", action="store_true")
     ap.add_argument("--latency-calls", type=int, default=0, help="calls for the latency run")
+    ap.add_argument("--kinds", default="", help="latency run only, per audio kind "
+                    "(stereo,mono,phone,phone_noise)")
     args = ap.parse_args(argv)
     local_levels = [int(x) for x in args.local_levels.split(",") if x] or (
         [1, 2] if args.quick else [1, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 48, 56, 64, 80])
@@ -417,6 +434,12 @@ def main(argv: list[str] | None = None) -> int:
                            "call_seconds": round(stereo.shape[0] / 16000, 1),
                            "cores": os.cpu_count(), "load_avg_start": os.getloadavg()[0]}
     started = time.monotonic()
+
+    if args.kinds:
+        out["kinds"] = run_kinds(workdir, env, token, args.kinds.split(","), latency_calls)
+        out["seconds"] = round(time.monotonic() - started, 1)
+        print(json.dumps(out))
+        return 0
 
     if not args.skip_local:
         server = Server(workdir, env, threads=128, log_name="server-local.log")
@@ -455,6 +478,51 @@ def main(argv: list[str] | None = None) -> int:
     out["workdir"] = str(workdir)
     print(json.dumps(out))
     return 0
+
+
+def attribution(finals: list[dict[str, Any]], timeline: list[Timed]) -> float | None:
+    """Share of the finals' words on the right side (a final's words are spread evenly over
+    its time; a word counts for the scripted line(s) its middle falls in)."""
+    right = total = 0
+    for ev in finals:
+        words = ev["text"].split()
+        if not words:
+            continue
+        step = (ev["end_ms"] - ev["start_ms"]) / len(words)
+        for i in range(len(words)):
+            mid = ev["start_ms"] + (i + 0.5) * step
+            sides = {t.speaker for t in timeline if t.start_ms - 150 <= mid <= t.end_ms + 150}
+            if sides:
+                total += 1
+                right += ev["speaker"] in sides
+    return round(right / total, 4) if total else None
+
+
+def run_kinds(workdir: Path, env: dict[str, str], token: str, kinds: list[str],
+              calls: int) -> dict[str, Any]:
+    from plugin.live.audio import resample
+    from plugin.live.scripted import DISTINCT_VOICES, render
+
+    stereo, timeline = build_call(BENCH_CALL, gap_ms=900, lead_ms=500, tail_ms=1500,
+                                  voices=DISTINCT_VOICES)
+    out: dict[str, Any] = {}
+    server = Server(workdir, env, threads=128, log_name="server-kinds.log")
+    try:
+        warm(server, token, stereo, timeline)
+        for kind in kinds:
+            audio, rate = render(stereo, kind)
+            if rate != 16000:
+                audio = resample(audio, rate, 16000)
+            lat = run_level(server, token, calls, audio, timeline)
+            out[kind] = {"audio_to_nudge_p50_ms": _r(lat["audio_to_nudge_p50_ms"]),
+                         "audio_to_nudge_p95_ms": _r(lat["audio_to_nudge_p95_ms"]),
+                         "samples": lat["samples"], "ok_calls": lat["ok_calls"],
+                         "errors": lat["errors"],
+                         "attribution": attribution(lat["finals"], timeline)}
+            print(f"[{kind}]", json.dumps(out[kind]), flush=True)
+    finally:
+        server.stop()
+    return out
 
 
 def _r(v: float | None) -> float | None:
