@@ -32,6 +32,12 @@ WEAK_OVERALL = 45
 # A reply that leaves needed key points out can't be good; a closing without a next step
 # neither.
 INCOMPLETE_CAP = 69
+# No key point and no question: vague at best (rubric band 25-44).
+NOTHING_CAP = 40
+# A flawed reply scores its cap only when the rest of it would score FLAW_FULL or more, and
+# each further kind of flaw takes FLAW_EXTRA more off (chosen on the development set).
+FLAW_FULL = 80
+FLAW_EXTRA = 5
 # What each flaw does to each dimension (at most), chosen on the development set.
 DIMENSION_CAPS: dict[str, dict[str, int]] = {
     "badmouth": {"tone": 30, "content": 40},
@@ -371,7 +377,7 @@ def score_reply(reply: str, scenario: Scenario, stage: Stage, buyer_line: str,
 
     pb = practice_playbook(playbook, scenario, stage)
     a = analyse_utterance(reply, "rep", pb, use_embeddings=None if meaning.available else False)
-    risky = confirmed_risky(list(a.risky), reply, scenario)
+    risky = confirmed_risky([*a.risky, *playbook_risky(pb, reply)], reply, scenario)
     cov = cover(reply, stage, buyer_line, meaning)
     # at the closing a pleasantry is a missing next step, not off topic
     relevance = 1.0 if stage.id == CLOSING else cov.relevance
@@ -389,8 +395,14 @@ def score_reply(reply: str, scenario: Scenario, stage: Stage, buyer_line: str,
     total = set(cov.covered) | prior_covered
     if len(total) < stage.needed or (stage.id == CLOSING and not strategy.details["next_step"]):
         overall = min(overall, INCOMPLETE_CAP)
+    if not total and not a.questions and not (stage.id == CLOSING
+                                              and strategy.details["next_step"]):
+        overall = min(overall, NOTHING_CAP)  # on topic at best, but nothing of substance
     if flaws:
-        overall = min(overall, min(CAPS[f.kind] for f in flaws))
+        # a flaw caps the score; the rest of the answer still orders flawed replies, and
+        # each further kind of flaw costs more
+        cap = min(CAPS[f.kind] for f in flaws) - FLAW_EXTRA * (len({f.kind for f in flaws}) - 1)
+        overall = max(0, min(overall, round(cap * min(1.0, overall / FLAW_FULL))))
     quality = quality_of(overall)
     return Feedback(
         tone=tone, content=content, strategy=strategy, overall=overall, quality=quality,
@@ -445,6 +457,21 @@ def _cap(dim: Dimension, flaws: list[Flaw], name: str) -> Dimension:
     reason = f"{LABELS[flaw.kind]}: '{flaw.evidence}'. {ADVICE[flaw.kind]}"
     return Dimension(min(dim.score, limit), reason,
                      {**dim.details, "flaws": sorted({f.kind for _, f in caps})})
+
+
+def playbook_risky(pb: Any, reply: str) -> list[str]:
+    """The playbook's own risky phrases (guarantees, legal promises) found in the reply: a
+    tenant's list is its policy, so practice names every hit even where the coach engine's
+    judge, weighing the whole line, would let it pass."""
+    text = _norm(reply)
+    hits: list[str] = []
+    for expr in [*pb.risky.guarantees, *pb.risky.legal]:
+        try:
+            found = [m.group(0) for m in re.finditer(expr, text)]
+        except re.error:
+            continue
+        hits += [h for h in found if h and h not in hits]
+    return hits
 
 
 _DISCOUNT_HIT = re.compile(r"^(\d+(?:\.\d+)?)% discount \(policy max")
