@@ -157,13 +157,13 @@ class SpeakerTracker:
     piece shares: the line, the room, the codec), and the final's pieces take their
     cluster's side. The rep's cluster is the one nearest the rep's voice print, or without
     one the cluster of the first piece heard. Until there is enough to cluster (pieces from
-    ``MIN_FINALS`` finals, or two with a voice print), finals alternate, starting with the
-    rep.
+    ``MIN_FINALS`` finals and four pieces; two pieces with a voice print), finals alternate,
+    starting with the rep.
 
     Not thread-safe: one per call, used under the call's lock.
     """
 
-    MIN_FINALS = 3
+    MIN_FINALS = 2
     MAX_PIECES = 400
 
     def __init__(self, embedder: Embedder, rep_print: np.ndarray | None = None) -> None:
