@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, str] = {
     "practice": "plugin.practice.cli:practice_cmd",
     "manifests": "plugin.manifests:manifests_cmd",
     "transcribe": "plugin.speech.cli:transcribe_cmd",
+    "coach": "plugin.coach.cli:coach_group",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import deque
 
 from plugin.coach.playbook import Playbook
@@ -83,15 +84,48 @@ def cite_highlight(context: CustomerContext | None, cues: tuple[str, ...]) -> st
     return None
 
 
+_FIGURE = re.compile(r"(\$|£|€)\s?\d[\d,.]*\s?(k|m|grand)?|\b\d[\d,.]*\s?(%|percent|per cent|"
+                     r"dollars|pounds|euros|k\b|grand|a seat|per seat|a month|a year)|\b("
+                     r"(ten|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|"
+                     r"thousand)[a-z -]*(percent|dollars|pounds|euros|grand|a seat|a month|"
+                     r"a year))", re.IGNORECASE)
+_APPROVER = re.compile(r"\b(my|our|the)\s+(boss|manager|director|vp|cfo|ceo|coo|cto|cio|"
+                       r"controller|owner|board|procurement( team)?|purchasing|legal( team)?|"
+                       r"lawyers|counsel|committee|head office|partners|trustees|council|"
+                       r"finance( director| team)?|it( team)?|security( team)?|"
+                       r"(finance|operations|sales|it) director|leadership( team)?)\b",
+                       re.IGNORECASE)
+_WHEN = re.compile(r"\b((after|once|until|till|before) (the |our |we )?[a-z]+( [a-z]+)?|"
+                   r"(next|this) (quarter|year|month|season|spring|summer|autumn|fall|winter)|"
+                   r"in (january|february|march|april|may|june|july|august|september|october|"
+                   r"november|december|q[1-4]|the new year)|q[1-4])\b", re.IGNORECASE)
+
+
+def said_detail(objection: str, text: str) -> str | None:
+    """What the customer said that the nudge should name: the figure for price, the
+    approver for authority, the date or event for timing."""
+    rx = {"price": _FIGURE, "authority": _APPROVER, "timing": _WHEN}.get(objection)
+    m = rx.search(text) if rx else None
+    return " ".join(m.group(0).split()) if m else None
+
+
 def objection_text(pb: Playbook, objection: str, context: CustomerContext | None,
-                   competitor: str | None = None) -> str:
-    """The playbook's nudge for ``objection``, tailored with battlecard and CRM history."""
+                   competitor: str | None = None, said: str = "") -> str:
+    """The playbook's nudge for ``objection``, tailored with what was said (the rival named,
+    the figure quoted, the approver or date named), the battlecard and CRM history."""
     text = pb.objections[objection].nudge
     if competitor:
         card = pb.competitor(competitor)
         if card is not None and card.battlecard.strengths:
             text = (f"Ask what they like about {competitor}, then stress "
                     f"{card.battlecard.strengths[0]}")
+        elif objection == "competitor":
+            text = (f"Ask what they like about {competitor} and what would make them switch, "
+                    "then show where you differ")
+    detail = said_detail(objection, said) if said else None
+    if detail:
+        label = {"price": "they said", "authority": "approver", "timing": "when"}[objection]
+        text = f"{text} ({label}: {detail})"
     cues = HIGHLIGHT_CUES.get(objection, ())
     if competitor:
         cues = (*cues, competitor.lower())

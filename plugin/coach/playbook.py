@@ -71,6 +71,7 @@ class Thresholds(_Model):
     talk_ratio_min_speech_s: float = Field(90, ge=0)  # no talk-ratio nudge before this
     monologue_nudge_s: float = Field(75, gt=0)
     pitch_too_long_s: float = Field(120, gt=0)
+    long_turn_words: int = Field(80, gt=0)  # one rep turn this long -> check in
     pace_warn_wpm: float = Field(190, gt=0)
     pace_window_s: float = Field(30, gt=0)
     filler_burst_count: int = Field(4, ge=1)

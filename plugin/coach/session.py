@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import re
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from plugin.coach import nudges as nz
-from plugin.coach.analysers.detector import Detector
+from plugin.coach.analysers.detector import Detector, vendor_names
+from plugin.coach.analysers.features import NO_CONTEXT, Context
 from plugin.coach.analysers.pace import PaceMeter
 from plugin.coach.analysers.talk import TalkTracker
 from plugin.coach.analysers.trend import SentimentTrend
 from plugin.coach.playbook import Playbook
 from plugin.coach.report import CallReport, build_report
-from plugin.coach.text import content_words, sentences
+from plugin.coach.text import content_words, normalise, sentences
 from plugin.coach.types import SPEAKERS, CustomerContext, Moment, Nudge, Turn
 from plugin.coach.utterance import UtteranceAnalysis, analyse_with, resolve_embedder
 
@@ -55,6 +56,7 @@ class ObjectionRecord:
     text: str
     confidence: float
     source: str
+    confident: bool = True  # at or above the nudge threshold: nudged and reported
     response: str | None = None
     response_seq: int | None = None
     acknowledged: bool | None = None
@@ -64,6 +66,7 @@ class ObjectionRecord:
     def to_dict(self) -> dict[str, Any]:
         return {"turn_seq": self.turn_seq, "at_ms": self.at_ms, "label": self.label,
                 "text": self.text, "confidence": self.confidence, "source": self.source,
+                "confident": self.confident,
                 "response": self.response, "response_seq": self.response_seq,
                 "acknowledged": self.acknowledged, "pause_ms": self.pause_ms,
                 "asked_question": self.asked_question}
@@ -100,6 +103,7 @@ class _State:
     now_ms: int = 0
     last_pace: float | None = None
     unanswered: list[dict[str, Any]] = field(default_factory=list)
+    context: Context = NO_CONTEXT  # the turn before the next one, as the judge reads it
 
 
 class CoachSession:
@@ -122,6 +126,7 @@ class CoachSession:
                                     th.sentiment_drop)
         pol = playbook.nudges
         self.gate = nz.NudgeGate(pol.max_per_minute, pol.repeat_window_s, pol.min_severity)
+        self.nudge_at = self.detector.judge.thresholds.nudge
         self.s = _State()
 
     @property
@@ -138,10 +143,11 @@ class CoachSession:
         s.now_ms = max(s.now_ms, turn.end_ms)
         want_ack = turn.speaker == "rep" and s.pending_objection is not None
         a = analyse_with(self.detector, turn.text, turn.speaker, turn_seq=turn.seq,
-                         at_ms=turn.start_ms, want_ack=want_ack)
+                         at_ms=turn.start_ms, want_ack=want_ack, context=s.context)
+        s.context = Context(turn.speaker, a.question, a.objection, a.next_step)
         s.turns.append(turn)
         s.analyses.append(a)
-        moments = list(a.moments)
+        moments = [self._quiet(m) for m in a.moments]
         out: list[Nudge] = []
 
         def nudge(category: str, severity: Any, text: str, rule: str,
@@ -174,7 +180,10 @@ class CoachSession:
         s.trackers.update(a.trackers)
         if a.next_step:
             s.next_steps.append({"turn_seq": turn.seq, "speaker": turn.speaker,
-                                 "text": turn.text.strip()})
+                                 "text": turn.text.strip(),
+                                 "confidence": a.detection.next_step if a.detection else 1.0,
+                                 "confident": (a.detection.next_step if a.detection else 1.0)
+                                 >= self.nudge_at.get("next_step", 0.8)})
             s.checklist.setdefault("next_step", turn.seq)
         for sent in sentences(turn.text):
             if _ACTION.search(sent):
@@ -203,24 +212,41 @@ class CoachSession:
         })
         return TurnResult(turn, a, moments, out, self.metrics())
 
+    def _quiet(self, m: Moment) -> Moment:
+        """Judged moments under their nudge threshold are kept quiet (transcript only);
+        risky language (compliance) and exact rules never are."""
+        task = {"objection": "objection", "buying_signal": "buying_signal",
+                "next_step": "next_step"}.get(m.kind)
+        if task is None or m.source == "rule":
+            return m
+        return replace(m, quiet=m.confidence < self.nudge_at.get(task, 0.8))
+
     def _customer_turn(self, turn: Turn, a: UtteranceAnalysis, nudge: Any) -> None:
         s = self.s
-        named = a.competitors[0] if a.competitors else None
         if a.objection:
-            rec = ObjectionRecord(turn.seq, turn.start_ms, turn.end_ms, a.objection, turn.text,
-                                  a.objection_confidence,
-                                  a.detection.objection_source if a.detection else "rule")
+            confident = a.objection_confidence >= self.nudge_at.get("objection", 0.8)
+            rec = ObjectionRecord(turn.seq, turn.speech_start_ms, turn.speech_end_ms,
+                                  a.objection, turn.text, a.objection_confidence,
+                                  a.detection.objection_source if a.detection else "rule",
+                                  confident)
             s.objections.append(rec)
             s.pending_objection = rec
-            nudge("objection", "warn",
-                  nz.objection_text(self.playbook, a.objection, self.context, named),
-                  f"objection:{a.objection}")
+            if confident:
+                named = a.competitors[0] if a.competitors else None
+                if named is None and a.objection == "competitor":
+                    found = vendor_names(turn.text, self.playbook,
+                                         self.detector.judge.feat.vocab)
+                    named = found[0] if found else None
+                nudge("objection", "warn",
+                      nz.objection_text(self.playbook, a.objection, self.context, named,
+                                        said=turn.text), f"objection:{a.objection}")
         for name in a.competitors:
             s.competitors[name] += 1
             if not a.objection:
                 nudge("competitor", "info", nz.competitor_text(self.playbook, name),
                       f"competitor:{name}")
-        if a.buying_signal and not a.objection:
+        if (a.buying_signal and not a.objection and a.detection is not None
+                and a.detection.buying_signal >= self.nudge_at.get("buying_signal", 0.8)):
             nudge("next_step", "info",
                   "Buying signal: answer it, then propose a concrete next step with a date",
                   "buying_signal")
@@ -237,28 +263,36 @@ class CoachSession:
             rec.response, rec.response_seq = turn.text.strip(), turn.seq
             rec.acknowledged = a.acknowledges
             timed = turn.duration_ms > 0 and rec.end_ms > rec.at_ms  # practice text has no times
-            rec.pause_ms = max(0, turn.start_ms - rec.end_ms) if timed else None
+            # From the end of the customer's last word to the rep's first word.
+            rec.pause_ms = max(0, turn.speech_start_ms - rec.end_ms) if timed else None
             rec.asked_question = bool(a.questions)
             s.pending_objection = None
-            if not a.acknowledges:
+            p_missing = 1.0 - a.ack_confidence
+            if not a.acknowledges and a.detection is not None and a.language == "en":
+                sure = rec.confident and p_missing >= self.nudge_at.get("ack_missing", 0.8)
                 moments.append(Moment("missing_acknowledgement", rec.label, turn.seq,
-                                      turn.start_ms, turn.text, 1.0, "rule"))
-                nudge("objection", "info",
-                      "Acknowledge their concern before answering it", "missing_acknowledgement")
-            elif rec.pause_ms is not None and rec.pause_ms < th.pause_after_objection_ms:
+                                      turn.start_ms, turn.text, round(p_missing, 3), "judge",
+                                      quiet=not sure))
+                if sure:
+                    nudge("objection", "info",
+                          f"Acknowledge their {rec.label.replace('_', ' ')} concern before "
+                          "answering it", "missing_acknowledgement",
+                          key=f"missing_acknowledgement:{rec.label}")
+            elif (rec.confident and rec.pause_ms is not None
+                  and rec.pause_ms < th.pause_after_objection_ms):
                 nudge("objection", "info",
                       "Pause a beat after an objection before you answer", "pause_after_objection")
 
         if s.pending_questions:
             self._answer_check(turn, a, moments, nudge)
 
-        if a.risky:
+        if a.risky:  # compliance: through the per-minute cap, one key per thing said
             nudge("risk", "critical", f"{pb.risky.nudge} (\"{a.risky[0]}\")", "risky_language",
-                  key="risky")
+                  key=f"risky:{normalise(a.risky[0])}")
         if a.negative:
             nudge("language", "info",
                   f"Say what you can do instead of \"{a.negative[0]}\"", "negative_phrasing",
-                  key="negative")
+                  key=f"negative:{normalise(a.negative[0])}")
         if a.jargon:
             nudge("language", "info", f"Swap \"{a.jargon[0]}\" for plain words", "jargon")
         for name in a.competitors:
@@ -288,6 +322,9 @@ class CoachSession:
         if mono >= th.monologue_nudge_s * 1000:
             nudge("listening", "warn",
                   f"You've talked for {mono // 1000} s: pause and ask a question", "monologue")
+        elif a.word_count >= th.long_turn_words:
+            nudge("listening", "warn",
+                  "That was a long stretch: stop and ask what they think so far", "long_turn")
 
     def _answer_check(self, turn: Turn, a: UtteranceAnalysis, moments: list[Moment],
                       nudge: Any) -> None:
@@ -378,7 +415,7 @@ class CoachSession:
                           "customer": _r(self.trend.smoothed["customer"])},
             "customer_sentiment_falling": self.trend.falling(),
             "checklist": {i.id: i.id in s.checklist for i in self.playbook.checklist},
-            "objections": len(s.objections),
+            "objections": len({o.label for o in s.objections if o.confident}),
             "competitors": dict(s.competitors),
             "trackers": dict(s.trackers),
             "nudges": len(s.nudges),

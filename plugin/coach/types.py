@@ -37,6 +37,16 @@ class Turn:
     def duration_ms(self) -> int:
         return max(0, self.end_ms - self.start_ms)
 
+    @property
+    def speech_start_ms(self) -> int:
+        """When the first word starts (the turn's start when there are no word times)."""
+        return self.words[0].start_ms if self.words else self.start_ms
+
+    @property
+    def speech_end_ms(self) -> int:
+        """When the last word ends: segment ends carry trailing silence, words do not."""
+        return max(w.end_ms for w in self.words) if self.words else self.end_ms
+
 
 @dataclass(frozen=True, slots=True)
 class Moment:
@@ -45,7 +55,9 @@ class Moment:
     ``kind``: objection | competitor | buying_signal | next_step | commitment | risky |
     negative | jargon | unanswered_question | keyword | acknowledgement | question.
     ``label``: the sub-type (objection type, competitor name, keyword…).
-    ``source``: how it was found ("rule", "embedding").
+    ``source``: how it was found ("rule", "judge", "judge-lexical").
+    ``confidence``: the judge's calibrated probability (1.0 for exact rules).
+    ``quiet``: below the nudge threshold: shown in the transcript, never nudged.
     """
 
     kind: str
@@ -55,6 +67,7 @@ class Moment:
     text: str
     confidence: float = 1.0
     source: str = "rule"
+    quiet: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -66,7 +66,9 @@ def nudge_event(row: NudgeRow) -> dict[str, Any]:
 
 def turn_event(turn: Turn) -> dict[str, Any]:
     return {"type": "final", "seq": turn.seq, "speaker": turn.speaker, "text": turn.text,
-            "start_ms": turn.start_ms, "end_ms": turn.end_ms}
+            "start_ms": turn.start_ms, "end_ms": turn.end_ms,
+            "words": [{"text": w.text, "start_ms": w.start_ms, "end_ms": w.end_ms}
+                      for w in turn.words]}
 
 
 def load_call(tenant_id: str, call_id: str) -> StoredCall:

@@ -217,6 +217,36 @@ class Embedder:
             pass
         return matrix
 
+    def encode_corpus(self, texts: list[str]) -> np.ndarray:
+        """Like ``encode`` for training corpora that grow: each text's vector is kept on disk
+        on its own (shards of newly encoded texts), so adding rows encodes only the new ones.
+        """
+        folder = _cache_dir() / f"vectors-{hashlib.sha256(self._model_id.encode()).hexdigest()[:16]}"
+        keys = [hashlib.sha1(t.encode()).hexdigest() for t in texts]
+        known: dict[str, np.ndarray] = {}
+        try:
+            for shard in sorted(folder.glob("*.npz")):
+                with np.load(shard) as z:
+                    known.update(zip(z["keys"].tolist(), z["vectors"], strict=True))
+        except (OSError, ValueError, KeyError):
+            known = {}
+        missing = sorted({t for t, k in zip(texts, keys, strict=True) if k not in known})
+        if missing:
+            vecs = self.encode(missing)
+            new_keys = [hashlib.sha1(t.encode()).hexdigest() for t in missing]
+            known.update(zip(new_keys, vecs, strict=True))
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npz.tmp")
+                with os.fdopen(fd, "wb") as fh:
+                    np.savez(fh, keys=np.array(new_keys), vectors=vecs)
+                os.replace(tmp, folder / f"{new_keys[0]}-{len(new_keys)}.npz")
+            except OSError:
+                pass
+        if not texts:
+            return np.zeros((0, DIM), dtype=np.float32)
+        return np.stack([known[k] for k in keys]).astype(np.float32)
+
     def _forward(self, texts: list[str]) -> np.ndarray:
         encs = self._tok.encode_batch(texts)
         n = len(encs)

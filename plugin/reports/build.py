@@ -150,6 +150,8 @@ def build_report(call: Mapping[str, Any], turns: Sequence[Turn],
         "next_steps": _strings(base.get("next_steps")),
         "tips": tips,
         "nudges": list(base.get("nudges") or []),
+        "claims": [dict(c) for c in base.get("claims") or [] if isinstance(c, Mapping)],
+        "targets": dict(base.get("targets") or {}),
         "analysers": extra,
     }
 

@@ -91,24 +91,44 @@ def test_training_corpus_is_valid_and_covers_every_class() -> None:
     assert sum("next_step" in r["moments"] for r in rows) >= 20
 
 
-def test_training_corpus_is_kept_apart_from_the_test_set(embedder: Embedder) -> None:
-    """The head is trained on plugin/coach/data; tests/data is only ever evaluated on. No
-    test utterance may appear in the training corpus, nor a near-copy of one (cosine 0.95+
-    with the bundled MiniLM: a reworded duplicate)."""
-    train, test = _rows(TRAIN), _rows(DATA)
-    assert not {_norm(r["text"]) for r in train} & {_norm(r["text"]) for r in test}
-    sims = embedder.encode([r["text"] for r in train]) @ embedder.encode(
-        [r["text"] for r in test]).T
-    worst = float(sims.max())
-    assert worst < 0.95, worst
+def _eval_texts() -> list[str]:
+    """Every line and call turn of the evaluation sets (ours, independent, and shared/)."""
+    root = Path(__file__).resolve().parents[2]
+    texts = [r["text"] for r in _rows(DATA)]
+    for lines in (root / "tests" / "data" / "eval" / "lines.jsonl",
+                  root.parent / "shared" / "eval" / "lines.jsonl"):
+        if lines.is_file():
+            texts += [r["text"] for r in _rows(lines)]
+    for folder in (root / "tests" / "data" / "eval" / "calls",
+                   root.parent / "shared" / "eval" / "calls"):
+        for p in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            texts += [t["text"] for t in json.loads(p.read_text())["turns"]]
+    return texts
+
+
+def test_training_corpus_is_kept_apart_from_every_evaluation_set(embedder: Embedder) -> None:
+    """The judge is trained on plugin/coach/data only; the evaluation sets are only ever
+    measured on. No evaluation line may appear in the training data, nor a near-copy of one
+    (cosine 0.95+ with the bundled MiniLM: a reworded duplicate). Only training rows are
+    named on failure, so the evaluation text is never read while fixing one."""
+    from plugin.coach.analysers.corpus import training_rows
+
+    train = [r.text for r in training_rows()]
+    evals = _eval_texts()
+    exact = {_norm(t) for t in train} & {_norm(t) for t in evals}
+    assert not exact, f"{len(exact)} training rows copy an evaluation line"
+    sims = embedder.encode_corpus(train) @ embedder.encode_corpus(evals).T
+    near = [train[i] for i in np.flatnonzero(sims.max(axis=1) >= 0.95)]
+    assert not near, f"training rows too close to an evaluation line: {near[:5]}"
 
 
 def test_training_corpus_ships_as_package_data() -> None:
     import tomllib
 
-    from plugin.coach.analysers.head import TRAIN_PATH
+    from plugin.coach.analysers.corpus import DATA_DIR
 
-    assert TRAIN.resolve() == TRAIN_PATH
+    assert TRAIN.resolve().parent == DATA_DIR
     cfg = tomllib.loads((TRAIN.parents[3] / "pyproject.toml").read_text())
     data = cfg["tool"]["setuptools"]["package-data"]
-    assert "data/*.jsonl" in data.get("plugin.coach", [])
+    assert {"data/*.jsonl", "data/*.json", "data/*.npz", "data/calls_train/*.json"} <= set(
+        data.get("plugin.coach", []))

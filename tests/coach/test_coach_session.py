@@ -87,7 +87,7 @@ def test_pace_uses_word_timings_and_nudges_when_rushing(pb: Playbook) -> None:
 
 
 def test_filler_burst_nudges_once(pb: Playbook, script: Any) -> None:
-    s = CoachSession(pb, use_embeddings=False)
+    s = CoachSession(pb)
     r1 = s.on_turn(script.turn("rep", "Um, so, basically, you know, it syncs with your CRM."))
     r2 = s.on_turn(script.turn("rep", "Uh, basically, um, it is, like, really simple."))
     rules = [n.rule for n in r1.nudges + r2.nudges]
@@ -111,7 +111,7 @@ def test_repeated_interruptions_are_nudged(pb: Playbook) -> None:
 def test_price_objection_nudge_cites_the_crm_highlight(pb: Playbook, script: Any) -> None:
     ctx = CustomerContext(highlights=("Opened a ticket about login issues",
                                       "Raised budget on the 3 Nov call"))
-    s = CoachSession(pb, ctx, use_embeddings=False)
+    s = CoachSession(pb, ctx)
     r = s.on_turn(script.turn("customer", "Honestly it's too expensive for us."))
     nudge = next(n for n in r.nudges if n.category == "objection")
     assert nudge.rule == "objection:price" and nudge.turn_seq == 0
@@ -130,7 +130,7 @@ def test_competitor_objection_nudge_uses_the_battlecard(pb: Playbook, script: An
 def test_unacknowledged_objection_answer_is_recorded_and_nudged(pb: Playbook,
                                                                 script: Any) -> None:
     roomy = pb.model_copy(update={"nudges": pb.nudges.model_copy(update={"max_per_minute": 5})})
-    s = CoachSession(roomy, use_embeddings=False)
+    s = CoachSession(roomy)
     s.on_turn(script.turn("customer", "It's too expensive for us."))
     r = s.on_turn(script.turn("rep", "Our price includes onboarding and support.", gap_ms=200))
     assert "missing_acknowledgement" in [n.rule for n in r.nudges]

@@ -1,12 +1,11 @@
-"""Moment detection that generalises to paraphrases: keyword rules + nearest prototypes.
+"""Moment detection for one line in its context: the judge's calibrated probabilities,
+turned into decisions with the thresholds chosen by cross-validation.
 
-Every playbook example (objection types, buying signals, next steps, acknowledgements,
-checklist items, and ``not_objections`` as negative prototypes) is encoded once per playbook
-and cached. A turn is split into a few sentence units, encoded in one batch, and compared
-with all prototypes in one matrix product. A label wins when its nearest prototype is above
-the playbook's calibrated threshold and beats the nearest negative prototype by a margin;
-a keyword rule adds a fixed bonus, so "sounds great, but the price is above our budget" is a
-price objection whatever its (positive) sentiment.
+The playbook's example phrases (objection types, buying signals, next steps,
+acknowledgements, checklist items, ``not_objections``) are encoded once per playbook and
+cached (``Prototypes``); their similarities are features of the judge
+(``analysers/judge.py``) and decide checklist coverage. Without the embedding model the
+judge runs on its lexical features alone.
 """
 
 from __future__ import annotations
@@ -16,17 +15,23 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from plugin.coach.analysers.head import BUYING, NEXT, HeadWeights, head_for
+from plugin.coach.analysers.features import NO_CONTEXT, Context, names_in
+from plugin.coach.analysers.judge import Judge, Verdict, judge_for
 from plugin.coach.analysers.mentions import mask_competitors
 from plugin.coach.playbook import Playbook
-from plugin.coach.text import any_match, clip_words, normalise, pattern, sentences
+from plugin.coach.text import STOPWORDS, any_match, clip_words, normalise, sentences, words
 from plugin.nlp.embeddings import Embedder
 
-RULE_BONUS = 0.30
 TOP_K = 3
-MAX_UNITS = 3  # customer turns: first two sentences and the last
-REP_UNITS = 2  # rep turns: the opener (acknowledgement) and the close (next step)
+MAX_UNITS = 3  # checklist units: first two sentences and the last
 UNIT_WORDS = 40
+# Function words of the languages reps most often meet that English does not share.
+FOREIGN = frozenset("""
+que de la el los las del por para con una uno es esta este esto estamos tenemos pero muy
+porque como más sí también nosotros ustedes le les des du et est sont nous vous je avec pour
+pas une dans sur mais très aussi avons c'est qui der die das und ist nicht ich wir sie mit
+für ein eine einen aber auch noch sehr haben wird werden oder wenn dass uns
+""".split())
 
 
 @dataclass(slots=True)
@@ -43,8 +48,14 @@ class Detection:
     next_step_source: str = ""
     acknowledges: bool = False
     ack_source: str = ""
+    ack_confidence: float = 0.0  # P(the line acknowledges a concern)
+    risky: float = 0.0  # P(risky language), reps only
+    question: str = "none"  # open | closed | none (the line as a whole)
+    question_confidence: float = 0.0
     checklist: dict[str, str] = field(default_factory=dict)  # item id -> source
-    vector: np.ndarray | None = None  # mean of the unit vectors (for answer relevance)
+    vector: np.ndarray | None = None  # whole-line sentence vector (for answer relevance)
+    verdict: Verdict | None = None
+    language: str = "en"  # "unsupported" when the line is not English
 
 
 class Prototypes:
@@ -120,184 +131,102 @@ def units(text: str, limit: int = MAX_UNITS) -> list[str]:
     return [clip_words(s, UNIT_WORDS) for s in sents]
 
 
-def _rule_objections(pb: Playbook, t: str) -> dict[str, str]:
-    out = {}
-    for name, obj in pb.objections.items():
-        hit = any_match(obj.keywords, t)
-        if hit:
-            out[name] = hit
-    return out
+def is_english(text: str) -> bool:
+    """False for lines of four or more words with more Spanish, French or German function
+    words than English ones: the judge was trained on English and says nothing about other
+    languages."""
+    ws = text.split()
+    if len(ws) < 4:
+        return True
+    foreign = sum(1 for w in ws if w.strip(".,?!") in FOREIGN)
+    english = sum(1 for w in words(text) if w in STOPWORDS)
+    return not (foreign >= 2 and foreign > english)
 
 
 class Detector:
-    """Rules always; embeddings when an embedder is given."""
+    """The judge (with embeddings when an embedder is given) plus checklist prototypes."""
 
     def __init__(self, pb: Playbook, embedder: Embedder | None, *,
-                 head: HeadWeights | None | bool = True) -> None:
-        """``head``: True uses the trained head for ``pb`` (cached), a HeadWeights uses
-        those (cross-validation), False/None keeps the prototype competition."""
+                 judge: Judge | None = None) -> None:
         self.pb = pb
         self.embedder = embedder
         self.protos = prototypes_for(pb, embedder) if embedder is not None else None
-        self.head: HeadWeights | None = None
-        if isinstance(head, HeadWeights):
-            self.head = head
-        elif head and embedder is not None and self.protos is not None:
-            self.head = head_for(pb, embedder, self.protos)
+        self.judge = judge or judge_for(pb, embedder, self.protos)
 
-    def detect(self, text: str, speaker: str, *, want_ack: bool = True) -> Detection:
-        pb, th = self.pb, self.pb.thresholds
-        t = normalise(text)
+    def detect(self, text: str, speaker: str, *, context: Context = NO_CONTEXT,
+               want_ack: bool = True) -> Detection:
+        """Decisions for one line by ``speaker`` after the turn described by ``context``."""
         d = Detection()
-        sims: np.ndarray | None = None
-        vecs: np.ndarray | None = None
-        us: list[str] = []
-        if self.protos is not None and self.embedder is not None and t:
-            us = units(mask_competitors(t, pb), MAX_UNITS if speaker == "customer" else REP_UNITS)
-            vecs = self.embedder.encode(us)
-            sims = vecs @ self.protos.matrix.T
-            mean = vecs.mean(axis=0)
-            d.vector = mean / max(float(np.linalg.norm(mean)), 1e-9)
-        p = self.protos
-
-        head_ns = 0.0
+        t = normalise(text)
+        if not t or not any(ch.isalnum() for ch in t):
+            return d
+        if not is_english(t):
+            d.language = "unsupported"
+            return d
+        v = self.judge.judge(text, speaker, context)
+        d.verdict, d.vector = v, v.vector
+        th = self.judge.thresholds.detect
+        source = "judge" if self.embedder is not None else "judge-lexical"
         if speaker == "customer":
-            rule_bs = any_match(pb.buying_signals.keywords, t)
-            emb_bs = 0.0
-            if self.head is not None and sims is not None and vecs is not None:
-                emb_bs, head_ns = self._classify(d, t, us, vecs, sims)
-            else:
-                self._objection(d, t, sims)
-                if sims is not None and p is not None:
-                    emb_bs = self._moment(sims, "buying_signal", ("none", "next_step"))
-            if d.objection is None or rule_bs:
-                if rule_bs:
-                    d.buying_signal, d.buying_source = max(0.9, emb_bs), "rule"
-                elif emb_bs:
-                    d.buying_signal, d.buying_source = emb_bs, "embedding"
-
-        rule_ns = any_match(pb.next_steps.keywords, t)
-        if rule_ns:
-            d.next_step, d.next_step_source = 0.9, "rule"
-        elif head_ns:
-            d.next_step, d.next_step_source = head_ns, "embedding"
-        elif sims is not None and p is not None and (speaker == "rep" or self.head is None):
-            emb_ns = self._moment(sims, "next_step", ("none", "buying_signal", "ack"))
-            if emb_ns:
-                d.next_step, d.next_step_source = emb_ns, "embedding"
-
+            label, p = v.top("objection")
+            d.objection_scores = {k: round(x, 4) for k, x in v.probs.get("objection",
+                                                                        {}).items()}
+            if label and p >= th["objection"]:
+                d.objection, d.objection_confidence, d.objection_source = label, round(p, 3), \
+                    source
+            else:  # a playbook keyword is the tenant's own rule: half the evidence will do
+                probs = v.probs.get("objection", {})
+                ruled = [n for n, o in self.pb.objections.items() if any_match(o.keywords, t)
+                         and probs.get(n, 0.0) >= th["objection"] / 2]
+                if ruled:
+                    best = max(ruled, key=lambda n: probs.get(n, 0.0))
+                    d.objection, d.objection_confidence = best, round(probs[best], 3)
+                    d.objection_source = f"rule+{source}"
+            pb_ = v.p("buying_signal")
+            if pb_ >= th["buying_signal"] and d.objection is None:
+                d.buying_signal, d.buying_source = round(pb_, 3), source
+        pn = v.p("next_step")
+        if pn >= th["next_step"]:
+            d.next_step, d.next_step_source = round(pn, 3), source
         if speaker == "rep":
-            first = normalise((sentences(text) or [text])[0])
-            if any_match(pb.acknowledgements.keywords, first):
-                d.acknowledges, d.ack_source = True, "rule"
-            elif (want_ack and sims is not None and p is not None
-                  and float(p.best(sims[:1], "ack")[0]) >= th.ack_similarity):
-                d.acknowledges, d.ack_source = True, "embedding"
-        for item in pb.checklist:
-            if any_match(item.keywords, t):
-                d.checklist[item.id] = "rule"
-            elif speaker == "rep" and sims is not None and p is not None:
-                best = p.best(sims, f"checklist:{item.id}")
-                if float(best.max()) >= th.checklist_similarity:
-                    d.checklist[item.id] = "embedding"
+            d.risky = round(v.p("risky"), 3)
+            d.ack_confidence = round(v.p("ack"), 3)
+            if want_ack and d.ack_confidence >= th["ack"]:
+                d.acknowledges, d.ack_source = True, source
+        kind, pq = v.top("question")
+        pq = 1.0 - v.p("question", "none") if v.probs.get("question") else 0.0
+        if kind and pq >= th["question"]:
+            d.question, d.question_confidence = kind, round(pq, 3)
+        self._checklist(d, t, speaker)
         return d
 
-    def _classify(self, d: Detection, t: str, us: list[str], vecs: np.ndarray,
-                  sims: np.ndarray) -> tuple[float, float]:
-        """Customer turn through the trained head: per unit class probabilities; the turn's
-        objection is the most probable objection among units whose top class is one.
-        Returns the buying-signal and next-step confidences (0.0 when no unit's top class)."""
-        assert self.protos is not None and self.head is not None
-        w = self.head
-        probs = w.proba(w.inputs(vecs, us), w.features(self.pb, self.protos, vecs, sims, t))
-        top = probs.argmax(axis=1)
-        names = w.classes
-        d.objection_scores = {n: round(float(probs[:, j].max()), 4)
-                              for j, n in enumerate(names) if n in self.pb.objections}
-        best: tuple[str, float] | None = None
-        for u, j in enumerate(top):
-            name, pr = names[int(j)], float(probs[u, int(j)])
-            if name in self.pb.objections and (best is None or pr > best[1]):
-                best = (name, pr)
-        rules = _rule_objections(self.pb, t)
-        if best is not None:
-            d.objection = best[0]
-            d.objection_confidence = round(best[1], 3)
-            d.objection_source = "rule+embedding" if best[0] in rules else "embedding"
+    def _checklist(self, d: Detection, t: str, speaker: str) -> None:
+        """Checklist items by keyword (either side) or example phrase (rep, embeddings)."""
+        th, p = self.pb.thresholds, self.protos
+        sims = None
+        if speaker == "rep" and p is not None and self.embedder is not None and \
+                any(item.examples for item in self.pb.checklist):
+            us = units(mask_competitors(t, self.pb))
+            sims = self.embedder.encode(us) @ p.matrix.T
+        for item in self.pb.checklist:
+            if any_match(item.keywords, t):
+                d.checklist[item.id] = "rule"
+            elif sims is not None and p is not None:
+                if float(p.best(sims, f"checklist:{item.id}").max()) >= th.checklist_similarity:
+                    d.checklist[item.id] = "embedding"
 
-        def conf(label: str) -> float:
-            j = names.index(label)
-            hits = probs[top == j, j]
-            return round(float(hits.max()), 3) if hits.size else 0.0
 
-        return conf(BUYING), conf(NEXT)
-
-    def _moment(self, sims: np.ndarray, label: str, rivals: tuple[str, ...]) -> float:
-        """Best top-k similarity of a unit to ``label`` that beats the rival classes and
-        every objection type; 0.0 if no unit qualifies."""
-        assert self.protos is not None
-        th = self.pb.thresholds
-        mine = self.protos.topk(sims, label)
-        rival = np.max(np.stack([self.protos.topk(sims, r) for r in rivals]
-                                + [self.protos.topk(sims, f"objection:{n}")
-                                   for n in self.pb.objections]), axis=0)
-        ok = (mine >= th.moment_similarity) & (mine > rival + th.similarity_margin)
-        return float(mine[ok].max()) if ok.any() else 0.0
-
-    def _objection_max(self, sims: np.ndarray) -> np.ndarray:
-        assert self.protos is not None
-        return np.max(np.stack([self.protos.best(sims, f"objection:{n}")
-                                for n in self.pb.objections]), axis=0)
-
-    def _objection(self, d: Detection, t: str, sims: np.ndarray | None) -> None:
-        """Per unit: top-k mean similarity per objection type and for the negative class
-        (non-objections, buying signals, next steps, acknowledgements), plus rule and cue
-        bonuses; the unit's argmax must be an objection type above the threshold."""
-        th = self.pb.thresholds
-        names: list[str] = list(self.pb.objections)
-        rules = _rule_objections(self.pb, t)
-        cue = np.array([th.cue_bonus * min(2, sum(1 for c in self.pb.objections[n].cues
-                                                   if pattern(c).search(t))) for n in names])
-        rule_bonus = np.array([RULE_BONUS if n in rules else 0.0 for n in names])
-        best_name: str | None = None
-        best_score = -1.0
-        best_emb = 0.0
-        if sims is not None and self.protos is not None:
-            per_type = np.stack([self.protos.topk(sims, f"objection:{n}") for n in names], 1)
-            negative = self.protos.topk(sims, "negative")
-            scores = per_type + cue + rule_bonus
-            for u in range(scores.shape[0]):
-                j = int(np.argmax(scores[u]))
-                if scores[u, j] <= negative[u] + th.similarity_margin:
-                    continue
-                if per_type[u, j] < th.objection_similarity and names[j] not in rules:
-                    continue
-                if scores[u, j] > best_score:
-                    best_name, best_score, best_emb = names[j], float(scores[u, j]), \
-                        float(per_type[u, j])
-            d.objection_scores = {n: round(float(v), 4)
-                                  for n, v in zip(names, scores.max(axis=0), strict=True)}
-        elif rules:
-            best_name = max(rules, key=lambda n: float(cue[names.index(n)]))
-            d.objection_scores = {n: (RULE_BONUS if n in rules else 0.0) for n in names}
-        elif not t.rstrip().endswith("?"):
-            # Rules-only fallback: two or more cue words of one type in a statement.
-            counts = cue / th.cue_bonus if th.cue_bonus else cue
-            top = int(np.argmax(counts))
-            if counts[top] >= 2 and sorted(counts)[-2] < counts[top]:
-                best_name = names[top]
-                d.objection_scores = {n: round(float(c), 4) for n, c in zip(names, cue,
-                                                                             strict=True)}
-                d.objection_confidence = 0.5
-                d.objection = best_name
-                d.objection_source = "cues"
-                return
-        if best_name is None:
-            return
-        d.objection = best_name
-        if best_name in rules:
-            d.objection_confidence = round(min(1.0, max(0.9, best_emb)), 3)
-            d.objection_source = "rule+embedding" if sims is not None else "rule"
-        else:
-            d.objection_confidence = round(min(1.0, best_emb + 0.3), 3)
-            d.objection_source = "embedding"
+def vendor_names(text: str, pb: Playbook, vocab: frozenset[str]) -> list[str]:
+    """Vendor names in ``text``: the playbook's competitors, then names nobody configured
+    (capitalised as written when the line has capitals)."""
+    known = [c.name for c in pb.competitors
+             if any(n.lower() in normalise(text) for n in (c.name, *c.aliases))]
+    if known:
+        return known
+    raw = {w.lower().strip("'").removesuffix("'s"): w.strip("'").removesuffix("'s")
+           for w in text.replace(",", " ").replace(".", " ").split()}
+    out = []
+    for n in names_in(normalise(text), vocab):
+        shown = raw.get(n, n)
+        out.append(shown if shown[:1].isupper() else n.capitalize())
+    return out
