@@ -17,7 +17,8 @@ Runs everything on loopback and stops by itself; the last line printed is one JS
 - ``wer_clean``: the live (streaming) local engine on the shipped demo calls.
 - ``--kinds stereo,mono,phone,phone_noise``: only the latency run, once per audio kind (the
   call spoken by two distinct voices and rendered as in ``bench/stt.py``; one-channel kinds
-  are sent as one ``mixed`` channel, telephone audio resampled 8 → 16 kHz as a client would):
+  are sent as one ``mixed`` channel, telephone audio upsampled 8 → 16 kHz as the Twilio
+  source does):
   audio→nudge p50/p95 and speaker attribution of the finals (words of each final on the
   side of the scripted line its middle falls in).
 
@@ -500,7 +501,7 @@ def attribution(finals: list[dict[str, Any]], timeline: list[Timed]) -> float | 
 
 def run_kinds(workdir: Path, env: dict[str, str], token: str, kinds: list[str],
               calls: int) -> dict[str, Any]:
-    from plugin.live.audio import resample
+    from plugin.live.audio import Upsampler2x
     from plugin.live.scripted import DISTINCT_VOICES, render
 
     stereo, timeline = build_call(BENCH_CALL, gap_ms=900, lead_ms=500, tail_ms=1500,
@@ -511,8 +512,8 @@ def run_kinds(workdir: Path, env: dict[str, str], token: str, kinds: list[str],
         warm(server, token, stereo, timeline)
         for kind in kinds:
             audio, rate = render(stereo, kind)
-            if rate != 16000:
-                audio = resample(audio, rate, 16000)
+            if rate != 16000:  # as the Twilio source does (band-limited, not linear)
+                audio = Upsampler2x().process(audio)
             lat = run_level(server, token, calls, audio, timeline)
             out[kind] = {"audio_to_nudge_p50_ms": _r(lat["audio_to_nudge_p50_ms"]),
                          "audio_to_nudge_p95_ms": _r(lat["audio_to_nudge_p95_ms"]),

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from plugin.live.audio import SAMPLE_RATE, read_audio_channels, resample, ulaw_to_pcm16
+from plugin.live.audio import SAMPLE_RATE, Upsampler2x, read_audio_channels, ulaw_to_pcm16
 
 CHANNEL_ROLES = ("rep", "customer", "mixed")
 MAX_FRAME_MS = 1000  # one binary frame carries at most 1 s of audio
@@ -200,7 +200,8 @@ class TwilioSource(AudioSource):
 
     Tracks: ``inbound`` (the far end, i.e. the customer) → channel 0 'customer',
     ``outbound`` (our side, the rep) → channel 1 'rep'. μ-law 8 kHz is decoded and
-    resampled to 16 kHz. The session token travels in ``customParameters.token``.
+    upsampled to 16 kHz band-limited (``Upsampler2x``, state kept per track). The session
+    token travels in ``customParameters.token``.
     """
 
     name = "twilio"
@@ -209,6 +210,7 @@ class TwilioSource(AudioSource):
     def __init__(self) -> None:
         super().__init__()
         self.stream_sid = ""
+        self._upsamplers = {track: Upsampler2x() for track in self.TRACKS}  # 8 → 16 kHz
 
     def parse_text(self, text: str) -> list[Frame]:
         msg = _json_object(text)
@@ -270,7 +272,7 @@ class TwilioSource(AudioSource):
         except (binascii.Error, ValueError):
             raise SourceError("bad_payload", "media.payload is not base64", fatal=True,
                               close_code=1007) from None
-        pcm = resample(ulaw_to_pcm16(ulaw), 8000, SAMPLE_RATE)
+        pcm = self._upsamplers[track].process(ulaw_to_pcm16(ulaw))
         return [AudioFrame(self.TRACKS[track], pcm.tobytes())]
 
 
