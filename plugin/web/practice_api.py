@@ -195,18 +195,27 @@ def post_reply_stream(session_id: str) -> Any:
     request_session().commit()
 
     def events() -> Any:
-        yield f"event: feedback\ndata: {_json.dumps(result['reply'])}\n\n"
-        engine = "local"
-        streamed = False
-        for engine, piece in service.stream_voice(session_id) or []:
-            streamed = True
-            yield f"event: buyer\ndata: {_json.dumps({'engine': engine, 'text': piece})}\n\n"
-        if not streamed:
-            yield ("event: buyer\ndata: "
-                   f"{_json.dumps({'engine': 'local', 'text': result['buyer']['text']})}\n\n")
-        request_session().commit()
-        session = service.get(session_id)
-        yield f"event: done\ndata: {_json.dumps({'session': session, 'engine': engine})}\n\n"
+        # the view's database session may be closed at teardown before the stream runs:
+        # the stream uses the service's own session and closes it
+        db_session = service.s
+        try:
+            yield f"event: feedback\ndata: {_json.dumps(result['reply'])}\n\n"
+            engine = "local"
+            streamed = False
+            for engine, piece in service.stream_voice(session_id) or []:
+                streamed = True
+                yield (f"event: buyer\ndata: "
+                       f"{_json.dumps({'engine': engine, 'text': piece})}\n\n")
+            if not streamed:
+                yield ("event: buyer\ndata: "
+                       f"{_json.dumps({'engine': 'local', 'text': result['buyer']['text']})}\n\n")
+            db_session.commit()
+            session = service.get(session_id)
+            db_session.commit()
+            yield f"event: done\ndata: {_json.dumps({'session': session, 'engine': engine})}\n\n"
+        finally:
+            db_session.rollback()
+            db_session.close()
 
     return Response(stream_with_context(events()), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
