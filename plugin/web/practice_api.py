@@ -424,10 +424,6 @@ def admin_assign() -> Any:
             isinstance(i, int) and not isinstance(i, bool) for i in ids) or len(ids) > 500:
         raise ApiError(400, "invalid_request", "user_ids must be a list of 1..500 user ids",
                        field="user_ids")
-    for uid in ids:
-        user = session.get(User, uid)
-        if user is None or user.tenant_id != who.tenant_id:
-            raise ApiError(404, "not_found", f"user {uid} not found", field="user_ids")
     due = None
     if body.get("due_date") not in (None, ""):
         try:
@@ -439,6 +435,10 @@ def admin_assign() -> Any:
     if not isinstance(note, str) or len(note) > 500:
         raise ApiError(400, "invalid_request", "note must be text of at most 500 characters",
                        field="note")
+    for uid in ids:
+        user = session.get(User, uid)
+        if user is None or user.tenant_id != who.tenant_id:
+            raise ApiError(404, "not_found", f"user {uid} not found", field="user_ids")
     rows = assign(session, who.tenant_id, scenario.id, list(dict.fromkeys(ids)), due, note,
                   who.name or who.crm_user_id)
     return _commit({"items": [assignment_view(r, []) for r in rows]}, 201)
