@@ -61,7 +61,7 @@ def as_turn(item: Turn | Mapping[str, Any], seq: int) -> Turn:
         raise ValueError(f"turn {seq}: times must be whole milliseconds ({exc})") from None
     if end < start:
         raise ValueError(f"turn {seq}: end_ms is before start_ms")
-    return Turn(int(item.get("seq", seq)), speaker, text, start, end, words)  # type: ignore[arg-type]
+    return Turn(int(item.get("seq", seq)), speaker, text, start, end, words)
 
 
 def analyse_transcript(turns: Iterable[Turn | Mapping[str, Any]], playbook: Playbook, *,

@@ -9,7 +9,7 @@ from typing import Any
 from plugin.coach.analysers.detector import Detection, Detector
 from plugin.coach.analysers.features import NO_CONTEXT, Context
 from plugin.coach.analysers.fillers import find_fillers
-from plugin.coach.analysers.language import find_jargon, find_negative, find_risky
+from plugin.coach.analysers.language import discounts, find_jargon, find_negative, find_risky
 from plugin.coach.analysers.mentions import find_competitors, find_trackers
 from plugin.coach.analysers.questions import find_questions
 from plugin.coach.analysers.sentiment import polarity, tone
@@ -87,6 +87,10 @@ def analyse_with(detector: Detector, text: str, speaker: str, *, turn_seq: int =
         rules = find_risky(text, pb)
         if d.risky >= th["risky"] or (rules and d.risky >= th["risky"] / 2):
             risky = rules or [risk_kind(text)]
+        offered = discounts(normalise(text))
+        if (risky and not rules and offered and risky[0] == "discount"
+                and max(offered) <= pb.risky.max_discount_pct):
+            risky = []  # within the playbook's discount policy: approved, not risky
     negative = find_negative(text, pb) if is_rep and judged else []
     jargon = find_jargon(text, pb) if is_rep and judged else []
     competitors = find_competitors(text, pb) if judged else []

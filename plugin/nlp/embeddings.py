@@ -221,7 +221,8 @@ class Embedder:
         """Like ``encode`` for training corpora that grow: each text's vector is kept on disk
         on its own (shards of newly encoded texts), so adding rows encodes only the new ones.
         """
-        folder = _cache_dir() / f"vectors-{hashlib.sha256(self._model_id.encode()).hexdigest()[:16]}"
+        model = hashlib.sha256(self._model_id.encode()).hexdigest()[:16]
+        folder = _cache_dir() / f"vectors-{model}"
         keys = [hashlib.sha1(t.encode()).hexdigest() for t in texts]
         known: dict[str, np.ndarray] = {}
         try:

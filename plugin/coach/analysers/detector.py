@@ -26,12 +26,15 @@ TOP_K = 3
 MAX_UNITS = 3  # checklist units: first two sentences and the last
 UNIT_WORDS = 40
 # Function words of the languages reps most often meet that English does not share.
-FOREIGN = frozenset("""
-que de la el los las del por para con una uno es esta este esto estamos tenemos pero muy
-porque como más sí también nosotros ustedes le les des du et est sont nous vous je avec pour
-pas une dans sur mais très aussi avons c'est qui der die das und ist nicht ich wir sie mit
-für ein eine einen aber auch noch sehr haben wird werden oder wenn dass uns
-""".split())
+FOREIGN = frozenset([
+    "que", "de", "la", "el", "los", "las", "del", "por", "para", "con", "una", "uno", "es",
+    "esta", "este", "esto", "estamos", "tenemos", "pero", "muy", "porque", "como", "más",
+    "sí", "también", "nosotros", "ustedes", "le", "les", "des", "du", "et", "est", "sont",
+    "nous", "vous", "je", "avec", "pour", "pas", "une", "dans", "sur", "mais", "très",
+    "aussi", "avons", "c'est", "qui", "der", "die", "das", "und", "ist", "nicht", "ich",
+    "wir", "sie", "mit", "für", "ein", "eine", "einen", "aber", "auch", "noch", "sehr",
+    "haben", "wird", "werden", "oder", "wenn", "dass", "uns",
+])
 
 
 @dataclass(slots=True)
@@ -211,9 +214,9 @@ class Detector:
         for item in self.pb.checklist:
             if any_match(item.keywords, t):
                 d.checklist[item.id] = "rule"
-            elif sims is not None and p is not None:
-                if float(p.best(sims, f"checklist:{item.id}").max()) >= th.checklist_similarity:
-                    d.checklist[item.id] = "embedding"
+            elif (sims is not None and p is not None and float(
+                    p.best(sims, f"checklist:{item.id}").max()) >= th.checklist_similarity):
+                d.checklist[item.id] = "embedding"
 
 
 def vendor_names(text: str, pb: Playbook, vocab: frozenset[str]) -> list[str]:

@@ -40,14 +40,17 @@ def vocabulary(path: str | None) -> frozenset[str]:
 
 
 # Words outside the WordPiece vocabulary that are ordinary in sales talk (not names).
-_COMMON = frozenset("""
-onboarding offboarding dashboards dashboard spreadsheets spreadsheet workflow workflows renewals
-timeline timelines rollout rollouts integrations integration upsell pricing invoicing roadmap
-procurement analytics signoff payroll rota rotas dispatchers dispatcher scheduling vendor vendors
-subscription subscriptions seats seat licence licences licensing helpdesk headcount cutover
-automations automation shortlisted shortlist shortlisting kickoff api apis sso crm erp saas
-um uh hmm mm yeah gonna wanna kinda sorta dunno ok okay alright
-""".split())
+_COMMON = frozenset([
+    "onboarding", "offboarding", "dashboards", "dashboard", "spreadsheets", "spreadsheet",
+    "workflow", "workflows", "renewals", "timeline", "timelines", "rollout", "rollouts",
+    "integrations", "integration", "upsell", "pricing", "invoicing", "roadmap",
+    "procurement", "analytics", "signoff", "payroll", "rota", "rotas", "dispatchers",
+    "dispatcher", "scheduling", "vendor", "vendors", "subscription", "subscriptions",
+    "seats", "seat", "licence", "licences", "licensing", "helpdesk", "headcount", "cutover",
+    "automations", "automation", "shortlisted", "shortlist", "shortlisting", "kickoff",
+    "api", "apis", "sso", "crm", "erp", "saas", "um", "uh", "hmm", "mm", "yeah", "gonna",
+    "wanna", "kinda", "sorta", "dunno", "ok", "okay", "alright",
+])
 
 
 def names_in(text: str, vocab: frozenset[str]) -> list[str]:

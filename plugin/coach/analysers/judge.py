@@ -60,7 +60,7 @@ class JudgeConfig:
     steps: int = 300
     lr: float = 0.05
     bow: float = 1.5
-    lex: float = 1.0  # scale of the form, rule, shape and context features
+    lex: float = 0.3  # scale of the form, rule, shape and context features
     balanced: bool = True
 
 
@@ -119,7 +119,7 @@ def fit_softmax(x: np.ndarray, y: np.ndarray, n_classes: int, cfg: JudgeConfig,
     Wd = np.zeros((xd.shape[1], n_classes), dtype=np.float32)
     Ws = np.zeros((xs.d if xs else 0, n_classes), dtype=np.float32)
     b = np.zeros(n_classes, dtype=np.float32)
-    params = [Wd, Ws, b]
+    params: list[np.ndarray] = [Wd, Ws, b]
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]
     b1, b2, eps = 0.9, 0.999, 1e-8
@@ -234,7 +234,8 @@ class Featurizer:
                for t, m, s, c in zip(texts, masked, speakers, contexts, strict=True)]
         if self.embedder is None:
             return F.stack(lex), [None] * len(texts)
-        spans, flat = [], []
+        spans: list[tuple[int, int]] = []
+        flat: list[str] = []
         for m in masked:
             enc = F.encoder_texts(m) if m.strip() else [""]
             spans.append((len(flat), len(flat) + len(enc)))
