@@ -19,12 +19,10 @@ from plugin.coach.analysers.features import NO_CONTEXT, Context, names_in
 from plugin.coach.analysers.judge import Judge, Verdict, judge_for
 from plugin.coach.analysers.mentions import mask_competitors
 from plugin.coach.playbook import Playbook
-from plugin.coach.text import STOPWORDS, any_match, clip_words, normalise, sentences, words
+from plugin.coach.text import STOPWORDS, any_match, normalise, words
 from plugin.nlp.embeddings import Embedder
 
 TOP_K = 3
-MAX_UNITS = 3  # checklist units: first two sentences and the last
-UNIT_WORDS = 40
 # Function words of the languages reps most often meet that English does not share.
 FOREIGN = frozenset([
     "que", "de", "la", "el", "los", "las", "del", "por", "para", "con", "una", "uno", "es",
@@ -126,14 +124,6 @@ def prototypes_for(pb: Playbook, embedder: Embedder) -> Prototypes:
         return protos
 
 
-def units(text: str, limit: int = MAX_UNITS) -> list[str]:
-    """The sentence units to embed: up to ``limit``, each clipped to UNIT_WORDS words."""
-    sents = sentences(text) or [text]
-    if len(sents) > limit:  # keep the first and the last ones: openers and asks
-        sents = sents[: limit - 1] + sents[-1:]
-    return [clip_words(s, UNIT_WORDS) for s in sents]
-
-
 def is_english(text: str) -> bool:
     """False for lines of four or more words with more Spanish, French or German function
     words than English ones: the judge was trained on English and says nothing about other
@@ -200,17 +190,17 @@ class Detector:
         pq = 1.0 - v.p("question", "none") if v.probs.get("question") else 0.0
         if kind and pq >= th["question"]:
             d.question, d.question_confidence = kind, round(pq, 3)
-        self._checklist(d, t, speaker)
+        self._checklist(d, t, speaker, v.vectors)
         return d
 
-    def _checklist(self, d: Detection, t: str, speaker: str) -> None:
-        """Checklist items by keyword (either side) or example phrase (rep, embeddings)."""
+    def _checklist(self, d: Detection, t: str, speaker: str,
+                   vectors: np.ndarray | None) -> None:
+        """Checklist items by keyword (either side) or example phrase (rep, embeddings: the
+        vectors the judge already encoded)."""
         th, p = self.pb.thresholds, self.protos
         sims = None
-        if speaker == "rep" and p is not None and self.embedder is not None and \
-                any(item.examples for item in self.pb.checklist):
-            us = units(mask_competitors(t, self.pb))
-            sims = self.embedder.encode(us) @ p.matrix.T
+        if speaker == "rep" and p is not None and vectors is not None:
+            sims = vectors @ p.matrix.T
         for item in self.pb.checklist:
             if any_match(item.keywords, t):
                 d.checklist[item.id] = "rule"

@@ -153,6 +153,7 @@ class Verdict:
 
     probs: dict[str, dict[str, float]] = field(default_factory=dict)
     vector: np.ndarray | None = None  # whole-line sentence vector (answer relevance)
+    vectors: np.ndarray | None = None  # the line's and its windows' vectors (checklist)
 
     def p(self, task: str, label: str = "yes") -> float:
         return self.probs.get(task, {}).get(label, 0.0)
@@ -225,7 +226,8 @@ class Featurizer:
     def rows(self, texts: Sequence[str], speakers: Sequence[str],
              contexts: Sequence[F.Context], *, stored: bool = False
              ) -> tuple[np.ndarray, list[np.ndarray | None]]:
-        """(n, dim) inputs and each line's whole-line vector (None without the model)."""
+        """(n, dim) inputs and each line's encoded vectors, the whole line first (None
+        without the model)."""
         pb = self.pb
         masked = [mask_competitors(normalise(t), pb) for t in texts]
         lex = [np.concatenate([F.bag_of_words(m, self.vocab, self.cfg.bow),
@@ -244,7 +246,7 @@ class Featurizer:
         out, wholes = [], []
         for (a, z), lx in zip(spans, lex, strict=True):
             pooled = F.pool(vecs[a:z])
-            wholes.append(vecs[a])
+            wholes.append(vecs[a:z])
             out.append(np.concatenate([pooled, lx, self._knn(vecs[a])]))
         return F.stack(out), wholes
 
@@ -380,8 +382,9 @@ class Judge:
         self.pb = pb
 
     def judge(self, text: str, speaker: str, context: F.Context = F.NO_CONTEXT) -> Verdict:
-        x, wholes = self.feat.rows([text], [speaker], [context])
-        v = Verdict(vector=wholes[0])
+        x, encoded = self.feat.rows([text], [speaker], [context])
+        vecs = encoded[0]
+        v = Verdict(vector=None if vecs is None else vecs[0], vectors=vecs)
         for task, m in self.weights.models.items():
             if speaker not in TASKS[task][0]:
                 continue
