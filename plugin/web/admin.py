@@ -83,7 +83,8 @@ def _render(identity: Identity, status: int = 200, **extra: Any) -> Any:
         tenant=tenant, connections=connections_of(session, identity), playbooks=playbooks,
         active_playbook=active, connected=request.args.get("connected", ""),
         disconnected=request.args.get("disconnected", ""), base=settings().public_base_url,
-        **extra), status
+        tenant_settings=tenant_settings(tenant),
+        setting_descriptions={k: v[2] for k, v in TENANT_SETTINGS.items()}, **extra), status
 
 
 def _page_identity() -> Identity | Any:

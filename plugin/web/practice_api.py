@@ -113,8 +113,14 @@ def list_drills() -> Any:
 def drill_lines() -> Any:
     """Customer lines to drill on from a CRM record's history and its past calls."""
     record_id = request.args.get("record_id", "")
-    context = _customer_context(record_id, request.args.get("record_type")) if record_id \
-        else None
+    context = None
+    if record_id:
+        try:
+            context = _customer_context(record_id, request.args.get("record_type"))
+        except ApiError as exc:
+            if exc.code != "no_crm":
+                raise
+            # No CRM connected: past calls still give lines; the panel degrades silently.
     return jsonify(items=_service().drill_lines(context, record_id))
 
 
