@@ -9,6 +9,7 @@ The file and its rows are stored before the transcription task is queued.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request, url_for
@@ -127,6 +128,8 @@ def fix_speakers(call_id: str) -> Any:
     from plugin.models import Call, Turn
     from plugin.pipeline import submit_call
 
+    s = request_session()
+    call = get_owned(s, Call, call_id, current_identity().tenant_id, "call")  # 404 first
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not (("swap" in body) ^ ("turns" in body)):
         raise ApiError(400, "bad_request", 'send {"swap": true} or {"turns": {"<seq>": '
@@ -138,14 +141,12 @@ def fix_speakers(call_id: str) -> Any:
             raise ApiError(400, "bad_turns", "turns must map turn numbers to 'rep' or "
                            "'customer'")
         for key, speaker in turns_in.items():
-            if not str(key).isdigit() or speaker not in ("rep", "customer"):
+            if not re.fullmatch(r"[0-9]{1,9}", str(key)) or speaker not in ("rep", "customer"):
                 raise ApiError(400, "bad_turns", f"turn {key!r}: the speaker must be 'rep' or "
                                "'customer' and the turn a number")
             changes[int(key)] = speaker
     elif body["swap"] is not True:
         raise ApiError(400, "bad_request", "swap must be true")
-    s = request_session()
-    call = get_owned(s, Call, call_id, current_identity().tenant_id, "call")
     if call.status == "live":
         raise ApiError(409, "call_live", "the call is still live; fix speakers when it ends")
     rows = list(s.scalars(select(Turn).where(Turn.call_id == call.id).order_by(Turn.seq)))
