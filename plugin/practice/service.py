@@ -260,9 +260,11 @@ class PracticeService:
         stored line follows what was streamed (call ``commit`` on the db session after)."""
         from plugin.practice.llm_buyer import voice
 
+        if self.buyer_llm is None:  # nothing to voice: take no row lock
+            return
         row = self._owned(session_id, lock=True)
         replies = self._replies(row)
-        if not replies or self.buyer_llm is None:
+        if not replies:
             return
         last = replies[-1]
         scenario = self._scenario_of(row)

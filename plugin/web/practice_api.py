@@ -213,6 +213,7 @@ def post_reply_stream(session_id: str) -> Any:
                 yield (f"event: buyer\ndata: "
                        f"{_json.dumps({'engine': engine, 'text': piece})}\n\n")
             if not streamed:
+                db_session.commit()  # hold no lock while the client reads
                 yield ("event: buyer\ndata: "
                        f"{_json.dumps({'engine': 'local', 'text': result['buyer']['text']})}\n\n")
             db_session.commit()

@@ -234,6 +234,9 @@ def test_a_practice_session_runs_inside_the_crm_frame(
     expect(panel.locator(".scorecard-reply[data-seq='1'] .quality")).to_have_text(
         "weak", timeout=240_000)  # the first reply loads the scoring models
     expect(panel.locator(".msg.buyer")).to_have_count(2, timeout=60_000)
+    # and finishing the session shows its scorecard in the frame
+    panel.locator("#finish-btn").click()
+    expect(panel.locator("#scorecard h2")).to_have_text("Scorecard", timeout=60_000)
     width = frame_of(page, "/panel/practice").evaluate(
         "() => [innerWidth, document.documentElement.scrollWidth]")
     assert width[0] <= 402 and width[1] <= width[0], width
