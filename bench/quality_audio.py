@@ -111,9 +111,10 @@ def audio_call_metrics(calls: list[dict[str, Any]], facts: dict[str, Any], pb: A
                 errs.append(wer(t["text"], text))
             transcribed[call["id"]] = turns
             nudged: dict[int, list[dict[str, Any]]] = {}
-            for e in events:
-                if e.get("type") == "nudge" and e.get("turn_seq") in where:
-                    nudged.setdefault(where[int(e["turn_seq"])], []).append(e)
+            for e in events:  # a nudge event names its turn as "seq"
+                seq = e.get("turn_seq", e.get("seq"))
+                if e.get("type") == "nudge" and seq in where:
+                    nudged.setdefault(where[int(seq)], []).append(e)
             for i, t in enumerate(call["turns"]):
                 tags = set(t["expect"])
                 gold_obj = next((x.split(":", 1)[1] for x in tags

@@ -224,7 +224,11 @@ class CoachSession:
     def _customer_turn(self, turn: Turn, a: UtteranceAnalysis, nudge: Any) -> None:
         s = self.s
         if a.objection:
-            confident = a.objection_confidence >= self.nudge_at.get("objection", 0.8)
+            # Sure enough to nudge and report: the calibrated threshold, or a detection the
+            # playbook's own keyword for that type corroborates.
+            source = a.detection.objection_source if a.detection else ""
+            confident = (a.objection_confidence >= self.nudge_at.get("objection", 0.8)
+                         or source.startswith("rule+"))
             rec = ObjectionRecord(turn.seq, turn.speech_start_ms, turn.speech_end_ms,
                                   a.objection, turn.text, a.objection_confidence,
                                   a.detection.objection_source if a.detection else "rule",

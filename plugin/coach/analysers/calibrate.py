@@ -18,6 +18,7 @@ import numpy as np
 from plugin.coach.analysers.corpus import TASKS, Row
 from plugin.coach.analysers.judge import (
     DEFAULT_CONFIG,
+    NO_CONTEXT_TASKS,
     THRESHOLDS_PATH,
     Featurizer,
     JudgeConfig,
@@ -25,6 +26,7 @@ from plugin.coach.analysers.judge import (
     corpus_matrix,
     fit_tasks,
     task_data,
+    without_context,
 )
 from plugin.coach.playbook import Playbook
 
@@ -53,12 +55,16 @@ def out_of_fold(rows: Sequence[Row], pb: Playbook, embedder: Any | None, protos:
         if idx.size:
             out[task] = (y, np.zeros((idx.size, len(classes))))
     for f in range(k):
-        models = fit_tasks(x, rows, cfg, np.flatnonzero(folds != f), feat.bow_slice)
+        models = fit_tasks(x, rows, cfg, np.flatnonzero(folds != f), feat.bow_slice,
+                           feat.context_slice)
         for task, m in models.items():
             idx, _ = task_data(rows, task)
             test = folds[idx] == f
             if test.any():
-                out[task][1][test] = m.proba(x[idx[test]])
+                xt = x[idx[test]]
+                if task in NO_CONTEXT_TASKS:
+                    xt = without_context(xt, feat.context_slice)
+                out[task][1][test] = m.proba(xt)
     return out
 
 

@@ -165,8 +165,9 @@ class Detector:
             d.objection_scores = {k: round(x, 4) for k, x in v.probs.get("objection",
                                                                         {}).items()}
             if label and p >= th["objection"]:
+                keyword = self.pb.objections.get(label)
                 d.objection, d.objection_confidence, d.objection_source = label, round(p, 3), \
-                    source
+                    ("rule+" if keyword and any_match(keyword.keywords, t) else "") + source
             else:  # a playbook keyword is the tenant's own rule: half the evidence will do
                 probs = v.probs.get("objection", {})
                 ruled = [n for n, o in self.pb.objections.items() if any_match(o.keywords, t)

@@ -44,7 +44,7 @@ from plugin.nlp.embeddings import model_dir
 
 log = logging.getLogger(__name__)
 
-JUDGE_VERSION = 3  # bump when features or training change (invalidates cached weights)
+JUDGE_VERSION = 4  # bump when features or training change (invalidates cached weights)
 THRESHOLDS_PATH = DATA_DIR / "judge_thresholds.json"
 KNN_GROUPS = (*(f"objection:{t}" for t in OBJECTION_TYPES), "none", "buying_signal",
               "next_step", "ack")
@@ -212,6 +212,12 @@ class Featurizer:
         return slice(start, start + F.BOW_DIM)
 
     @property
+    def context_slice(self) -> slice:
+        """Where the turn-before features sit in a row (the end of the lexical block)."""
+        end = self.bow_slice.stop + F.N_LEX
+        return slice(end - F.N_CONTEXT, end)
+
+    @property
     def dim(self) -> int:
         base = F.BOW_DIM + F.N_LEX
         return base + EMB_DIM + len(KNN_GROUPS) if self.embedder is not None else base
@@ -271,9 +277,23 @@ def task_data(rows: Sequence[Row], task: str) -> tuple[np.ndarray, np.ndarray]:
     return np.array(idx, dtype=int), np.array(ys, dtype=int)
 
 
+# Tasks that do not see the turn before: on the objection task the context features let
+# "an answer to the rep's question" override plain objections ("too expensive for our
+# budget" after "what does your process look like?"); cross-validation is the same with and
+# without them (0.792 / 0.793), so objections are judged on the line alone.
+NO_CONTEXT_TASKS = frozenset({"objection"})
+
+
+def without_context(x: np.ndarray, context: slice) -> np.ndarray:
+    out = x.copy()
+    out[:, context] = 0.0
+    return out
+
+
 def fit_tasks(x: np.ndarray, rows: Sequence[Row], cfg: JudgeConfig,
               train_idx: np.ndarray | None = None,
-              sparse: slice | None = None) -> dict[str, TaskModel]:
+              sparse: slice | None = None,
+              context: slice | None = None) -> dict[str, TaskModel]:
     """One model per task on ``x`` (rows restricted to ``train_idx`` when given)."""
     allowed = None if train_idx is None else set(int(i) for i in train_idx)
     models = {}
@@ -284,7 +304,10 @@ def fit_tasks(x: np.ndarray, rows: Sequence[Row], cfg: JudgeConfig,
             idx, y = idx[keep], y[keep]
         if idx.size == 0 or len(set(y.tolist())) < 2:
             continue
-        W, b = fit_softmax(x[idx], y, len(classes), cfg, sparse)
+        xt = x[idx]
+        if context is not None and task in NO_CONTEXT_TASKS:
+            xt = without_context(xt, context)
+        W, b = fit_softmax(xt, y, len(classes), cfg, sparse)
         models[task] = TaskModel(classes, W, b)
     return models
 
@@ -345,7 +368,8 @@ def train_judge(embedder: Any | None, rows: Sequence[Row] | None = None,
     pb = default_playbook()
     protos = prototypes_for(pb, embedder) if embedder is not None else None
     feat = Featurizer(pb, embedder, protos, cfg)
-    models = fit_tasks(corpus_matrix(feat, rows), rows, cfg, sparse=feat.bow_slice)
+    models = fit_tasks(corpus_matrix(feat, rows), rows, cfg, sparse=feat.bow_slice,
+                       context=feat.context_slice)
     return JudgeWeights(models, corpus_digest(rows, embedder is not None, cfg))
 
 
@@ -388,7 +412,9 @@ class Judge:
         for task, m in self.weights.models.items():
             if speaker not in TASKS[task][0]:
                 continue
-            probs = m.proba(x)[0]
+            xt = without_context(x, self.feat.context_slice) if task in NO_CONTEXT_TASKS \
+                else x
+            probs = m.proba(xt)[0]
             out = {c: float(p) for c, p in zip(m.classes, probs, strict=True)}
             if task == "objection":  # types the playbook does not coach fold into none
                 for c in OBJECTION_TYPES:
