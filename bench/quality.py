@@ -189,6 +189,41 @@ def report_facts(report: dict[str, Any], gold: dict[str, Any]) -> tuple[int, int
     return right, total, wrong
 
 
+def nudge_right(rule: str, call: dict[str, Any], i: int) -> bool | None:
+    """Whether a nudge of ``rule`` on script turn ``i`` is right by the call's tags (None:
+    no tag speaks to that kind of nudge)."""
+    tags = set(call["turns"][i]["expect"])
+    base = rule.split(":", 1)[0]
+    if rule.startswith("objection:"):
+        return f"objection:{rule.split(':', 1)[1]}" in tags
+    if base == "pause_after_objection":
+        prev = set(call["turns"][i - 1]["expect"]) if i else set()
+        return any(x.startswith("objection:") for x in prev)
+    if base in JUDGED_RULES:
+        return JUDGED_RULES[base] in tags
+    return None
+
+
+def tally_nudges(call: dict[str, Any], rules_by_turn: dict[int, list[str]],
+                 nudges: Counter[str], warranted: list[int]) -> None:
+    """Add one call's nudges (rule names per script turn) to the right / judged /
+    unjudged counts and to the warranted turns nudged."""
+    for i, script in enumerate(call["turns"]):
+        tags = set(script["expect"])
+        ok_any = False
+        for rule in rules_by_turn.get(i, []):
+            ok = nudge_right(rule, call, i)
+            if ok is None:
+                nudges["unjudged"] += 1
+                continue
+            nudges["judged"] += 1
+            nudges["right"] += ok
+            ok_any = ok_any or ok
+        if any(x.startswith("objection:") for x in tags) or any(w in tags for w in WARRANTED):
+            warranted[1] += 1
+            warranted[0] += ok_any
+
+
 def call_metrics(calls: list[dict[str, Any]], facts: dict[str, Any], pb: Any,
                  use_embeddings: bool | None, turns_of: Any = scripted_turns,
                  errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -196,14 +231,14 @@ def call_metrics(calls: list[dict[str, Any]], facts: dict[str, Any], pb: Any,
     ``turns_of(call)`` gives the turns the session sees (scripted text, or transcripts)
     aligned 1:1 with the script's turns."""
     t = Tally()
-    nudges = Counter()  # right / judged / unjudged
+    nudges: Counter[str] = Counter()  # right / judged / unjudged
     warranted = [0, 0]  # nudged right, total
     facts_right = facts_total = 0
     by_rule: Counter[str] = Counter()
     for call in calls:
         s = CoachSession(pb, use_embeddings=use_embeddings)
         turns = turns_of(call)
-        nudged: dict[int, list[Any]] = {}
+        nudged: dict[int, list[str]] = {}
         for turn, script in zip(turns, call["turns"], strict=True):
             r = s.on_turn(turn)
             tags = set(script["expect"])
@@ -228,34 +263,13 @@ def call_metrics(calls: list[dict[str, Any]], facts: dict[str, Any], pb: Any,
             if not cust and any(x.startswith("objection:") for x in prev_tags):
                 t.add("acknowledgement", "no_acknowledgement" not in tags, a.acknowledges)
             for n in r.nudges:
-                nudged.setdefault(i, []).append(n)
+                nudged.setdefault(i, []).append(n.rule)
             if errors is not None and cust and gold_obj != a.objection:
                 errors.append({"call": call["id"], "turn": i, "gold": gold_obj,
                                "pred": a.objection})
-        for i, script in enumerate(call["turns"]):
-            tags = set(script["expect"])
-            gold_obj = next((x.split(":", 1)[1] for x in tags if x.startswith("objection:")),
-                            None)
-            ok_any = False
-            for n in nudged.get(i, []):
-                rule = n.rule.split(":", 1)[0]
-                by_rule[rule] += 1
-                if n.rule.startswith("objection:"):
-                    ok = gold_obj == n.rule.split(":", 1)[1]
-                elif rule == "pause_after_objection":
-                    prev = set(call["turns"][i - 1]["expect"]) if i else set()
-                    ok = any(x.startswith("objection:") for x in prev)
-                elif rule in JUDGED_RULES:
-                    ok = JUDGED_RULES[rule] in tags
-                else:
-                    nudges["unjudged"] += 1
-                    continue
-                nudges["judged"] += 1
-                nudges["right"] += ok
-                ok_any = ok_any or ok
-            if gold_obj or any(w in tags for w in WARRANTED):
-                warranted[1] += 1
-                warranted[0] += ok_any
+        for rules in nudged.values():
+            by_rule.update(r.split(":", 1)[0] for r in rules)
+        tally_nudges(call, nudged, nudges, warranted)
         rep = s.report().to_dict()
         right, total, wrong = report_facts(rep, gold_facts(call, facts.get(call["id"])))
         facts_right += right

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import wave
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -78,11 +79,11 @@ def audio_call_metrics(calls: list[dict[str, Any]], facts: dict[str, Any], pb: A
                        use_embeddings: bool | None, call_metrics: Callable[..., Any]
                        ) -> dict[str, Any]:
     """``call_metrics`` over transcribed turns, plus the live pipeline's own nudges."""
-    from bench.quality import JUDGED_RULES, WARRANTED
+    from bench.quality import tally_nudges
     from plugin.speech.wer import wer
 
     transcribed: dict[str, list[Turn]] = {}
-    live = {"right": 0, "judged": 0, "unjudged": 0}
+    live: Counter[str] = Counter()
     warranted = [0, 0]
     errs: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -110,35 +111,12 @@ def audio_call_metrics(calls: list[dict[str, Any]], facts: dict[str, Any], pb: A
                 turns.append(Turn(i, t["speaker"], text, a, z, words))
                 errs.append(wer(t["text"], text))
             transcribed[call["id"]] = turns
-            nudged: dict[int, list[dict[str, Any]]] = {}
+            nudged: dict[int, list[str]] = {}
             for e in events:  # a nudge event names its turn as "seq"
                 seq = e.get("turn_seq", e.get("seq"))
                 if e.get("type") == "nudge" and seq in where:
-                    nudged.setdefault(where[int(seq)], []).append(e)
-            for i, t in enumerate(call["turns"]):
-                tags = set(t["expect"])
-                gold_obj = next((x.split(":", 1)[1] for x in tags
-                                 if x.startswith("objection:")), None)
-                ok_any = False
-                for n in nudged.get(i, []):
-                    rule = str(n["rule"])
-                    base = rule.split(":", 1)[0]
-                    if rule.startswith("objection:"):
-                        ok = gold_obj == rule.split(":", 1)[1]
-                    elif base == "pause_after_objection":
-                        prev = set(call["turns"][i - 1]["expect"]) if i else set()
-                        ok = any(x.startswith("objection:") for x in prev)
-                    elif base in JUDGED_RULES:
-                        ok = JUDGED_RULES[base] in tags
-                    else:
-                        live["unjudged"] += 1
-                        continue
-                    live["judged"] += 1
-                    live["right"] += ok
-                    ok_any = ok_any or ok
-                if gold_obj or any(w in tags for w in WARRANTED):
-                    warranted[1] += 1
-                    warranted[0] += ok_any
+                    nudged.setdefault(where[int(seq)], []).append(str(e["rule"]))
+            tally_nudges(call, nudged, live, warranted)
     out = call_metrics(calls, facts, pb, use_embeddings, lambda c: transcribed[c["id"]])
     out["live_nudge_precision"] = round(live["right"] / live["judged"], 3) if live["judged"] \
         else 0.0
