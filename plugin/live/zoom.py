@@ -204,6 +204,7 @@ class RtmsClient:
     backoff_s: float = 0.5
     reconnects: int = 0
     _ended: bool = False
+    _end_reason: str = ""  # the stream ended on signalling; ends once media drains
 
     def start_frame(self, **meta: Any) -> StartFrame:
         return StartFrame(channels=("rep", "customer"), source="zoom",
@@ -280,9 +281,14 @@ class RtmsClient:
                 if data.done() and not control.done():
                     # the media socket closed: the stream's end may follow on signalling
                     await asyncio.wait({control}, timeout=2.0)
+                elif self._end_reason and not data.done():
+                    # the end came on signalling: audio still in flight on media comes first
+                    await asyncio.wait({data}, timeout=2.0)
                 for task in (control, data):
                     if not task.done():
                         task.cancel()
+                if self._end_reason:
+                    self._end(self._end_reason)
                 if not self._ended:
                     for task in (control, data):
                         if task.done() and not task.cancelled():
@@ -311,10 +317,14 @@ class RtmsClient:
                 await ws.send(json.dumps({"msg_type": KEEP_ALIVE_RESP,
                                           "timestamp": msg.get("timestamp")}))
             elif kind == MEDIA_DATA_AUDIO and isinstance(msg.get("content"), dict):
+                if self._ended:  # the stream's end came first on the other socket
+                    log.info("RTMS audio after the stream ended: dropped")
+                    continue
                 for frame in self.mixer.add(msg["content"]):
                     self.on_frame(frame)
             elif kind == STREAM_STATE_UPDATE and msg.get("state") == STATE_TERMINATED:
-                self._end(f"zoom stream ended ({msg.get('reason', 'terminated')})")
+                # ended once the other socket has delivered what it still holds
+                self._end_reason = f"zoom stream ended ({msg.get('reason', 'terminated')})"
                 return
         raise ConnectionError("RTMS socket closed")
 
