@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from plugin.live import store
-from plugin.live.bus import get_bus
+from plugin.live.bus import get_bus, jsonable
 from plugin.live.pipeline import LiveCall, shared_pool
 from plugin.live.registry import CallEnded, CallRegistry, ChannelMismatch
 from plugin.live.sources import (
@@ -49,25 +49,15 @@ Verify = Callable[[str], Identity]
 Offload = Callable[[Callable[[], None]], Any]
 _Item = list[Frame] | SourceError | None  # None: the socket closed
 
+
 def control_pool() -> ThreadPoolExecutor:
     """Threads for socket messages that may wait (start, stop, watch, close)."""
     return shared_pool("live-control", 8)
 
 
-def _jsonable(value: Any) -> Any:
-    """Fallback for values json cannot encode (numpy scalars, sets, dataclasses)."""
-    if hasattr(value, "item") and callable(value.item):
-        return value.item()
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    if hasattr(value, "to_dict"):
-        return value.to_dict()
-    return str(value)
-
-
 def dumps(event: dict[str, Any]) -> str:
     """JSON text of an event; never fails on an odd value from an engine."""
-    return json.dumps(event, default=_jsonable)
+    return json.dumps(event, default=jsonable)
 
 
 class Connection:

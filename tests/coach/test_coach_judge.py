@@ -19,6 +19,7 @@ from plugin.coach.analysers.judge import (
     load_weights,
 )
 from plugin.coach.utterance import analyse_with, detector_for
+from plugin.nlp.embeddings import Embedder
 
 
 @pytest.mark.parametrize("mode", ["embeddings", "lexical"])
@@ -57,14 +58,12 @@ def test_sparse_and_dense_fits_agree() -> None:
     assert np.allclose(w1, w2, atol=1e-4) and np.allclose(b1, b2, atol=1e-4)
 
 
-def test_unknown_vendor_names_are_recognised_and_hashed_as_names() -> None:
+def test_unknown_vendor_names_are_recognised_and_hashed_as_names(embedder: Embedder) -> None:
+    from plugin.coach.analysers.features import vocabulary
     from plugin.nlp.embeddings import model_dir
 
-    md = model_dir()
-    if md is None:
-        pytest.skip("the embedding model package carries the vocabulary")
-    from plugin.coach.analysers.features import vocabulary
-
+    md = model_dir()  # the embedding model package carries the vocabulary
+    assert md is not None
     vocab = vocabulary(str(md / "vocab.txt"))
     assert "quorvex" in names_in("quorvex gave us a better deal on seats", vocab)
     assert names_in("the price is above our budget", vocab) == []
