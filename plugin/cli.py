@@ -28,6 +28,7 @@ SUBCOMMANDS: dict[str, str] = {
     "manifests": "plugin.manifests:manifests_cmd",
     "transcribe": "plugin.speech.cli:transcribe_cmd",
     "coach": "plugin.coach.cli:coach_group",
+    "privacy": "plugin.privacy.cli:privacy_group",
 }
 
 

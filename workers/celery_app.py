@@ -21,7 +21,8 @@ from kombu import Queue
 from plugin.settings import Settings
 
 QUEUES = ("transcription", "analysis", "crm", "live")
-TASK_MODULES = ["workers.tasks", "workers.live_tasks"]
+RETENTION_EVERY_S = 3600.0
+TASK_MODULES = ["workers.tasks", "workers.live_tasks", "workers.privacy_tasks"]
 
 _celery: Celery | None = None
 
@@ -54,6 +55,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "salescoach.transcribe_recording": {"queue": "transcription"},
             "salescoach.analyse_call": {"queue": "analysis"},
             "salescoach.sweep": {"queue": "analysis"},
+            "salescoach.privacy.retention": {"queue": "analysis"},
             "salescoach.deliver_outbox": {"queue": "crm"},
             "salescoach.live.*": {"queue": "live"},
         },
@@ -64,7 +66,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         # The sweep re-enqueues work whose message was lost (a filesystem broker forgets
         # messages a killed worker held; Redis restores them only after its visibility timeout).
-        "beat_schedule": {"salescoach-sweep": {"task": "salescoach.sweep", "schedule": 30.0}},
+        # Retention (plugin.privacy.retention) hourly: idempotent, so a missed or doubled
+        # run only moves deletions by an hour.
+        "beat_schedule": {
+            "salescoach-sweep": {"task": "salescoach.sweep", "schedule": 30.0},
+            "salescoach-retention": {"task": "salescoach.privacy.retention",
+                                     "schedule": RETENTION_EVERY_S},
+        },
     }
     if settings.uses_embedded_broker:
         folders = broker_folders(settings)

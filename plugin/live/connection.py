@@ -37,6 +37,7 @@ from plugin.live.sources import (
     StopFrame,
 )
 from plugin.live.watch import RemoteWatch
+from plugin.privacy.consent import ConsentRequired
 from plugin.security import Identity, SessionError
 
 log = logging.getLogger(__name__)
@@ -224,6 +225,11 @@ class Connection:
             self.source.started = None
             self._source_error(SourceError("bad_channels",
                                            "resume with the same channels the call started with"))
+            return
+        except ConsentRequired as exc:  # nothing stored: the customer did not agree
+            self.source.started = None
+            self._source_error(SourceError(exc.code, exc.message,
+                                           fatal=self.source.name == "twilio"))
             return
         except Exception as exc:  # noqa: BLE001 - an engine or the database is down
             log.exception("live call could not start")

@@ -19,6 +19,7 @@ from plugin.live.bus import get_bus
 from plugin.live.pipeline import LiveCall, side_pool
 from plugin.live.sources import StartFrame
 from plugin.live.watch import Mirror
+from plugin.privacy.consent import check as check_consent
 from plugin.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -75,11 +76,13 @@ class LiveFactory:
         return call
 
     def new(self, tenant_id: str, user_id: int | None, start: StartFrame) -> LiveCall:
-        """A new call: stored at once (status live), coached from its first turn."""
+        """A new call: stored at once (status live), coached from its first turn. The
+        tenant's recording-consent policy is checked first (``ConsentRequired``)."""
+        consent = check_consent(tenant_id, start.channels, start.consent)
         coach = self._coach(tenant_id, start.record_id, start.record_type)
         call_id = store.create_call(tenant_id, user_id, source=start.source,
                                     record_id=start.record_id, record_type=start.record_type,
-                                    title=start.title)
+                                    title=start.title, consent=consent)
         try:
             call = LiveCall(call_id=call_id, tenant_id=tenant_id, channels=start.channels,
                             stt=engines.stt_for(self.settings), coach=coach, deep=self.deep,

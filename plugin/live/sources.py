@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from plugin.live.audio import SAMPLE_RATE, Upsampler2x, read_audio_channels, ulaw_to_pcm16
+from plugin.privacy.consent import normalise as normalise_consent
 
 CHANNEL_ROLES = ("rep", "customer", "mixed")
 MAX_FRAME_MS = 1000  # one binary frame carries at most 1 s of audio
@@ -56,6 +57,7 @@ class StartFrame:
     source: str = "panel"
     title: str = ""
     token: str = ""  # transports that authenticate in-band (Twilio customParameters)
+    consent: str = ""  # recording consent the client states (plugin.privacy.consent)
     meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -172,7 +174,8 @@ class PanelSource(AudioSource):
         self.started = StartFrame(
             channels=tuple(channels), call_id=call_id, record_id=record_id,
             record_type=record_type[:32], title=title[:255],
-            last_seq=_int_field(msg, "last_seq"), last_nudge_id=_int_field(msg, "last_nudge_id"))
+            last_seq=_int_field(msg, "last_seq"), last_nudge_id=_int_field(msg, "last_nudge_id"),
+            consent=normalise_consent(msg.get("consent")))
         return self.started
 
     def parse_binary(self, data: bytes) -> list[Frame]:
@@ -253,6 +256,7 @@ class TwilioSource(AudioSource):
             record_type=str(params.get("record_type", ""))[:32],
             source="twilio", title=str(params.get("title", ""))[:255],
             token=str(params.get("token", "")),
+            consent=normalise_consent(params.get("consent")),
             meta={"streamSid": self.stream_sid, "callSid": str(start.get("callSid", "")),
                   "tracks": start.get("tracks", [])})
         return self.started

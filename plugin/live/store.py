@@ -38,11 +38,14 @@ class StoredCall:
 
 
 def create_call(tenant_id: str, user_id: int | None, *, source: str, record_id: str = "",
-                record_type: str = "", title: str = "", call_id: str | None = None) -> str:
+                record_type: str = "", title: str = "", call_id: str | None = None,
+                consent: tuple[str, str] = ("", "")) -> str:
+    """Store a new live call; ``consent`` = (tenant policy, consent the client stated)."""
     with db.session_scope() as s:
         call = Call(tenant_id=tenant_id, user_id=user_id, source=source, record_id=record_id,
                     record_type=record_type, title=title or f"{source.title()} call",
-                    status="live", started_at=utcnow(), metrics={})
+                    status="live", started_at=utcnow(), metrics={},
+                    consent_policy=consent[0], consent=consent[1])
         if call_id:
             call.id = call_id
         s.add(call)

@@ -10,6 +10,7 @@ from plugin.models.practice import (
     PracticeScenario,
     PracticeSession,
 )
+from plugin.models.privacy import AuditEvent, PrivacyReceipt
 from plugin.models.tenancy import CrmConnection, Playbook, Tenant, User
 
 __all__ = [
@@ -19,4 +20,5 @@ __all__ = [
     "PracticeSession", "PracticeReply", "PracticeScenario", "PracticeAssignment", "PracticeDrill",
     "Recording", "Report", "OutboxItem", "OutboxAttempt",
     "TaskLock",
+    "AuditEvent", "PrivacyReceipt",
 ]

@@ -27,6 +27,10 @@ class Call(TenantScoped, Base):
     duration_ms: Mapped[int] = mapped_column(Integer, default=0)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     error: Mapped[str] = mapped_column(Text, default="")
+    # Recording consent (migration 0006_privacy, plugin.privacy.consent): the tenant's policy
+    # when the call started and what the client stated ("", "notified", "obtained").
+    consent_policy: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    consent: Mapped[str] = mapped_column(String(16), default="", server_default="")
 
 
 class Turn(TenantScoped, Base):

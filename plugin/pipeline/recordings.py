@@ -63,8 +63,9 @@ def check_record_id(record_id: str) -> str:
 
 def store_upload(settings: Settings, *, tenant_id: str, user_id: int | None, filename: str,
                  stream: IO[bytes], record_id: str = "", record_type: str = "",
-                 title: str = "") -> Stored:
-    """Validate and store an uploaded recording; commit its rows. Raises ``UploadRejected``."""
+                 title: str = "", consent: tuple[str, str] = ("", "")) -> Stored:
+    """Validate and store an uploaded recording; commit its rows. Raises ``UploadRejected``.
+    ``consent``: (tenant policy, consent stated), checked by the caller, kept on the call."""
     record_id = check_record_id(record_id)
     limit = settings.max_upload_mb * 1024 * 1024
     head = stream.read(16)
@@ -108,7 +109,8 @@ def store_upload(settings: Settings, *, tenant_id: str, user_id: int | None, fil
             call = Call(tenant_id=tenant_id, user_id=user_id, record_id=record_id,
                         record_type=record_type, source="recording", status="ended",
                         title=title or Path(filename).stem[:255] or "Uploaded call",
-                        started_at=datetime.now(UTC))
+                        started_at=datetime.now(UTC), consent_policy=consent[0],
+                        consent=consent[1])
             s.add(call)
             s.flush()
             s.add(Recording(id=rec_id, tenant_id=tenant_id, call_id=call.id, user_id=user_id,

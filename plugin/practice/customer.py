@@ -54,6 +54,13 @@ def raised(context: Any) -> list[dict[str, str]]:
     return out
 
 
+def customer_scenario_id(record_id: str) -> str:
+    """The scenario id of the customer on CRM record ``record_id`` (also how privacy tools
+    find the practice sessions rehearsing that customer)."""
+    record = re.sub(r"[^a-z0-9]+", "-", str(record_id or "record").lower()).strip("-")
+    return f"customer-{record}"[:64].rstrip("-")
+
+
 def customer_scenario(context: Any, base: Scenario | None = None) -> Scenario:
     """A scenario whose buyer is this customer (see the module docstring)."""
     ctx = _ctx(context)
@@ -69,8 +76,7 @@ def customer_scenario(context: Any, base: Scenario | None = None) -> Scenario:
     role = str(person.get("title") or "Buyer").strip()
     org = str(company.get("name") or "their company").strip()
     industry = str(company.get("industry") or "").strip()
-    record = re.sub(r"[^a-z0-9]+", "-", str(ctx.get("record_id") or "record").lower()).strip("-")
-    data["id"] = f"customer-{record}"[:64].rstrip("-")
+    data["id"] = customer_scenario_id(str(ctx.get("record_id") or ""))
     data["title"] = f"Rehearse {name} ({org})"
     data["summary"] = (f"{name}, {role} at {org}, raising what came up in their history"
                        + (f" ({', '.join(dict.fromkeys(topics))})" if topics else "") + ".")

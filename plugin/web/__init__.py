@@ -18,6 +18,7 @@ BLUEPRINTS: list[str] = [
     "plugin.web.hubspot_card:bp",
     "plugin.web.crm_oauth:bp",
     "plugin.web.admin:bp",
+    "plugin.web.privacy_api:bp",
     "plugin.web.demo_crm:bp",
     "plugin.web.live_pages:bp",
     "plugin.web.practice_api:bp",

@@ -13,10 +13,13 @@ from flask import Blueprint, Response, jsonify, redirect, render_template, reque
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from plugin.db import request_session
+from plugin import audit
+from plugin.db import db, request_session
 from plugin.models import CrmConnection, Playbook, Tenant, User, as_dict
+from plugin.privacy.receipts import receipt, receipts
 from plugin.security import Identity
 from plugin.tenancy import get_owned
+from plugin.tenant_settings import TENANT_SETTINGS, SettingError, tenant_settings, validate
 from plugin.web.auth import token_from_request
 from plugin.web.crm_common import KINDS, crm_app, settings
 from plugin.web.crm_oauth import admin_identity
@@ -83,8 +86,11 @@ def _render(identity: Identity, status: int = 200, **extra: Any) -> Any:
         tenant=tenant, connections=connections_of(session, identity), playbooks=playbooks,
         active_playbook=active, connected=request.args.get("connected", ""),
         disconnected=request.args.get("disconnected", ""), base=settings().public_base_url,
-        tenant_settings=tenant_settings(tenant),
-        setting_descriptions={k: v[2] for k, v in TENANT_SETTINGS.items()}, **extra), status
+        tenant_settings=tenant_settings(tenant), setting_specs=TENANT_SETTINGS,
+        audit_events=audit.events(session, identity.tenant_id, limit=50),
+        receipts=receipts(session, identity.tenant_id, limit=20),
+        done_receipt=receipt(session, identity.tenant_id, request.args.get("receipt", "")[:32])
+        if request.args.get("receipt") else None, **extra), status
 
 
 def _page_identity() -> Identity | Any:
@@ -164,10 +170,13 @@ def upload_playbook() -> Any:
     row = Playbook(tenant_id=identity.tenant_id, name=name, yaml_text=text)
     session.add(row)
     session.flush()
-    if request.form.get("activate", "1") != "0":
+    activate = request.form.get("activate", "1") != "0"
+    if activate:
         tenant = session.get(Tenant, identity.tenant_id)
         if tenant is not None:
             tenant.playbook_id = row.id
+    audit.record(session, identity.tenant_id, identity, "playbook.upload", f"playbook:{row.id}",
+                 activated=activate, bytes=len(text.encode()))
     session.commit()
     if _wants_html():
         return redirect(f"/admin?t={token_from_request()}#playbooks", code=303)
@@ -210,6 +219,8 @@ def choose_playbook() -> Any:
                                        "playbook").id
     else:
         tenant.playbook_id = None
+    audit.record(session, identity.tenant_id, identity, "playbook.activate",
+                 f"playbook:{tenant.playbook_id or 'default'}")
     session.commit()
     if _wants_html():
         return redirect(f"/admin?t={token_from_request()}#playbooks", code=303)
@@ -217,17 +228,7 @@ def choose_playbook() -> Any:
 
 
 # Tenant settings ------------------------------------------------------------------------------
-# name -> (type, default, what it does); shown and changed on the admin page and the API.
-TENANT_SETTINGS: dict[str, tuple[type, Any, str]] = {
-    "crm_notes_include_coaching": (
-        bool, False, "Add the coaching scores, summary and tips to the call notes written to "
-        "the CRM (by default they stay in Sales Coach, for the rep and their manager)"),
-}
-
-
-def tenant_settings(tenant: Tenant | None) -> dict[str, Any]:
-    stored = dict(tenant.settings or {}) if tenant is not None else {}
-    return {name: stored.get(name, default) for name, (_, default, _) in TENANT_SETTINGS.items()}
+# The registry lives in plugin.tenant_settings (the pipeline and the retention job read it too).
 
 
 @bp.get("/api/v1/admin/settings")
@@ -236,38 +237,47 @@ def api_settings() -> Any:
     identity = admin_identity()
     tenant = request_session().get(Tenant, identity.tenant_id)
     return jsonify(settings=tenant_settings(tenant),
-                   descriptions={k: v[2] for k, v in TENANT_SETTINGS.items()})
+                   descriptions={k: v.description for k, v in TENANT_SETTINGS.items()})
+
+
+def _form_settings() -> dict[str, Any]:
+    """The settings of one admin-page form (``group``: writeback or privacy); an unticked
+    checkbox sends nothing, which means false."""
+    group = request.form.get("group", "writeback")
+    fields = {n: st for n, st in TENANT_SETTINGS.items() if st.group == group}
+    if not fields:
+        raise ApiError(400, "invalid_request", f"unknown settings group {group!r}")
+    return {name: st.parse_form(name, request.form.get(name)) for name, st in fields.items()}
 
 
 @bp.post("/admin/settings")
 @bp.put("/api/v1/admin/settings")
 def change_settings() -> Any:
-    """Change tenant settings: JSON ``{"crm_notes_include_coaching": true}``, or a form
-    (a checkbox sends "on"; an unticked one sends nothing, which means false)."""
+    """Change tenant settings: JSON ``{"crm_notes_include_coaching": true}``, or a form of
+    one group. Every change is written to the audit log with its old and new value."""
     identity = admin_identity()
-    if request.is_json:
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            raise ApiError(400, "invalid_request", "send a JSON object of settings")
-    else:
-        body = {name: request.form.get(name, "") in ("on", "true", "1")
-                for name in TENANT_SETTINGS}
-    unknown = sorted(set(body) - set(TENANT_SETTINGS))
-    if unknown:
-        raise ApiError(400, "unknown_setting", f"unknown setting {unknown[0]!r}",
-                       known=sorted(TENANT_SETTINGS))
-    for name, value in body.items():
-        if not isinstance(value, TENANT_SETTINGS[name][0]):
-            raise ApiError(400, "invalid_setting",
-                           f"{name} must be {TENANT_SETTINGS[name][0].__name__}", setting=name)
+    try:
+        body = validate(request.get_json(silent=True)) if request.is_json else _form_settings()
+    except SettingError as exc:
+        known = sorted(TENANT_SETTINGS)
+        if exc.setting and exc.setting not in TENANT_SETTINGS:
+            raise ApiError(400, "unknown_setting", str(exc), known=known) from None
+        code = "invalid_setting" if exc.setting else "invalid_request"
+        raise ApiError(400, code, str(exc), setting=exc.setting) from None
     session = request_session()
     tenant = session.get(Tenant, identity.tenant_id)
     if tenant is None:
         raise ApiError(404, "not_found", "tenant not found")
+    before = tenant_settings(tenant)
     tenant.settings = {**(tenant.settings or {}), **body}
+    changed = {k: {"from": before[k], "to": v} for k, v in body.items() if before[k] != v}
+    if changed:
+        audit.record(session, identity.tenant_id, identity, "settings.change", "tenant",
+                     changes=changed)
     session.commit()
     if not request.is_json and _wants_html():
-        return redirect(f"/admin?t={token_from_request()}#settings", code=303)
+        anchor = "privacy" if request.form.get("group") == "privacy" else "settings"
+        return redirect(f"/admin?t={token_from_request()}#{anchor}", code=303)
     return jsonify(settings=tenant_settings(tenant))
 
 
@@ -281,6 +291,9 @@ def rewrite_crm_notes() -> Any:
 
     identity = admin_identity()
     ids = rewrite_notes(identity.tenant_id, settings())
+    with db.session_scope() as s:
+        audit.record(s, identity.tenant_id, identity, "crm_notes.rewrite", "outbox",
+                     queued=len(ids))
     for item_id in ids:
         enqueue(DELIVER, item_id)
     return jsonify(queued=len(ids))

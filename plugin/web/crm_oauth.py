@@ -27,6 +27,7 @@ from flask import session as cookie_session
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
+from plugin import audit
 from plugin.crm_auth import salesforce_id18
 from plugin.db import request_session
 from plugin.models import CrmConnection
@@ -274,6 +275,7 @@ def callback(kind: str) -> Any:
         grant = _exchange(kind, app, state, code)
         session = request_session()
         identity = _store(session, kind, grant, initiator)
+        audit.record(session, identity.tenant_id, identity, "crm.connect", f"crm:{kind}")
         session.commit()
     except OAuthFlowError as exc:
         request_session().rollback()
@@ -306,6 +308,7 @@ def disconnect(kind: str) -> Any:
     conn.access_token_enc = ""
     conn.refresh_token_enc = ""
     conn.expires_at = None
+    audit.record(session, identity.tenant_id, identity, "crm.disconnect", f"crm:{kind}")
     session.commit()
     if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
         return redirect(f"/admin?t={token_from_request()}&disconnected={kind}", code=303)

@@ -49,6 +49,9 @@ def _panel_pages_need_a_session() -> None:
 def render_panel(template: str, **context: Any) -> str:
     """Render a panel page for the authenticated user (401 page if the token is bad)."""
     identity = panel_identity()
+    from plugin.privacy.consent import policy_of
+
+    context.setdefault("consent_policy", policy_of(identity.tenant_id))
     return render_template(template, identity=identity, tabs=TABS, token=request.args.get("t", ""),
                            session_ttl=signer().ttl_s, popout=request.args.get("popout") == "1",
                            **context)

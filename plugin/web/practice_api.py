@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
+from plugin import audit
 from plugin.db import request_session
 from plugin.practice.service import PracticeService
 from plugin.web.auth import current_identity, require_identity
@@ -397,6 +398,8 @@ def admin_save() -> Any:
         scenario, created = save_scenario(request_session(), who.tenant_id, text)
     except ScenarioProblems as exc:
         raise _problems(exc) from None
+    audit.record(request_session(), who.tenant_id, who, "practice.scenario_save",
+                 f"scenario:{scenario.id}", created=created)
     return _commit({"scenario": scenario.summary_dict(), "created": created},
                    201 if created else 200)
 
@@ -408,6 +411,8 @@ def admin_delete(scenario_id: str) -> Any:
     who = _admin()
     if not delete_scenario(request_session(), who.tenant_id, scenario_id):
         raise ApiError(404, "not_found", f"scenario {scenario_id!r} not found")
+    audit.record(request_session(), who.tenant_id, who, "practice.scenario_delete",
+                 f"scenario:{scenario_id}")
     return _commit({"deleted": scenario_id})
 
 
@@ -448,6 +453,8 @@ def admin_assign() -> Any:
             raise ApiError(404, "not_found", f"user {uid} not found", field="user_ids")
     rows = assign(session, who.tenant_id, scenario.id, list(dict.fromkeys(ids)), due, note,
                   who.name or who.crm_user_id)
+    audit.record(session, who.tenant_id, who, "practice.assign", f"scenario:{scenario.id}",
+                 user_ids=[r.user_id for r in rows], due_date=due.isoformat() if due else None)
     return _commit({"items": [assignment_view(r, []) for r in rows]}, 201)
 
 
@@ -461,6 +468,8 @@ def admin_unassign(assignment_id: int) -> Any:
     if row is None or row.tenant_id != who.tenant_id:
         raise ApiError(404, "not_found", "assignment not found")
     session.delete(row)
+    audit.record(session, who.tenant_id, who, "practice.unassign", f"assignment:{assignment_id}",
+                 user_id=row.user_id, scenario_id=row.scenario_id)
     return _commit({"deleted": assignment_id})
 
 

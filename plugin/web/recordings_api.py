@@ -19,6 +19,8 @@ from plugin.db import db, request_session
 from plugin.models import OutboxItem, Recording, Report
 from plugin.pipeline import submit_recording
 from plugin.pipeline.recordings import FORMATS, UploadRejected, check_record_id, store_upload
+from plugin.privacy.consent import ConsentRequired
+from plugin.privacy.consent import check as check_consent
 from plugin.providers.errors import ProviderInputError, ProviderUnavailable
 from plugin.settings import Settings
 from plugin.tenancy import get_owned
@@ -55,7 +57,8 @@ def _check_record_exists(tenant_id: str, record_id: str, record_type: str) -> No
 @require_identity
 def upload() -> Any:
     """Upload a call recording (field ``file``; optional ``record_id``, ``record_type``,
-    ``title``); answers 202 with the recording id and where to poll its status."""
+    ``title``, ``consent``: ``obtained`` is required under a two_party policy); answers 202
+    with the recording id and where to poll its status."""
     ident = current_identity()
     file = request.files.get("file")
     if file is None or not file.filename:
@@ -67,12 +70,17 @@ def upload() -> Any:
         record_id = check_record_id(record_id)
     except UploadRejected as exc:
         raise ApiError(exc.status, exc.code, exc.message) from None
+    try:  # before anything is stored: a refused recording never touches the disk
+        consent = check_consent(ident.tenant_id, ("mixed",), request.form.get("consent"))
+    except ConsentRequired as exc:
+        raise ApiError(422, exc.code, exc.message, field="consent") from None
     if record_id:
         _check_record_exists(ident.tenant_id, record_id, record_type)
     try:
         stored = store_upload(_settings(), tenant_id=ident.tenant_id, user_id=ident.user_id,
                               filename=file.filename, stream=file.stream, record_id=record_id,
-                              record_type=record_type, title=request.form.get("title", ""))
+                              record_type=record_type, title=request.form.get("title", ""),
+                              consent=consent)
     except UploadRejected as exc:
         raise ApiError(exc.status, exc.code, exc.message, accepted=list(FORMATS),
                        max_mb=_settings().max_upload_mb) from None

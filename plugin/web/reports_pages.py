@@ -19,6 +19,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from plugin import audit
 from plugin.db import request_session
 from plugin.models import Call, Nudge, OutboxAttempt, OutboxItem, Recording, Report, Turn
 from plugin.pipeline import submit_call
@@ -307,6 +308,7 @@ def api_outbox_retry(item_id: int) -> Any:
         raise ApiError(409, "not_failed",
                        f"only failed items can be retried (this one is {item.status})")
     reset_for_retry(s, item)
+    audit.record(s, ident.tenant_id, ident, "outbox.retry", f"outbox:{item.id}")
     s.commit()
     enqueue(DELIVER, item.id)
     return jsonify(id=item.id, status="pending"), 202

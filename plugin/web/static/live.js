@@ -57,6 +57,13 @@
   const needsMic = (ch) => ch.some((c) => c !== "customer") || $("customer-src").value.startsWith("device:");
   const busy = () => state.running || state.starting || !!state.watchId;
 
+  function consentStated() {
+    // What the rep confirmed, as the server's consent policy reads it (docs/privacy.md).
+    const box = $("consent");
+    if (!box.checked || box.dataset.policy === "none") return "";
+    return box.dataset.policy === "two_party" ? "obtained" : "notified";
+  }
+
   function modeHint() {
     // While a call runs the hint describes the call's channels, not the pickers.
     const ch = busy() && state.channels.length ? state.channels : channelsFor($("rep-mic").value, $("customer-src").value);
@@ -68,7 +75,10 @@
       "": "Choose at least one audio source.",
     };
     $("mode-hint").textContent = hints[ch.join(",")] || "";
-    $("start").disabled = !$("consent").checked || ch.length === 0 || busy();
+    // Under a two_party policy the rep's own channel needs no one else's consent.
+    const repOnly = ch.length === 1 && ch[0] === "rep";
+    $("start").disabled = (!$("consent").checked && !(repOnly && $("consent").dataset.policy === "two_party")) ||
+      ch.length === 0 || busy();
     $("rep-mic").disabled = $("customer-src").disabled = busy();
     const blocked = [];
     if (needsMic(ch) && !frameAllows("microphone")) blocked.push("the microphone");
@@ -175,7 +185,7 @@
       state.retry = 0;
       if (state.watchId) { ws.send(JSON.stringify({ type: "watch", call_id: state.watchId })); return; }
       const start = { type: "start", sample_rate: 16000, channels: state.channels,
-        record_id: state.record.id, record_type: state.record.type };
+        record_id: state.record.id, record_type: state.record.type, consent: consentStated() };
       if (state.callId) Object.assign(start, { call_id: state.callId, last_seq: state.lastSeq, last_nudge_id: state.lastNudgeId });
       ws.send(JSON.stringify(start));
     };

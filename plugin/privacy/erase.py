@@ -1,0 +1,126 @@
+"""Erasure of a contact's, a rep's or a tenant's data, with a stored receipt.
+
+Rows go in one transaction, children before parents (``Base.metadata.sorted_tables``
+reversed); files are removed after the commit (a file left by a crash is listed by the next
+erasure of the same subject, since its row is gone only once the commit held). A rep's
+entries as actor in the audit log are pseudonymised, not deleted, so the log stays whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, update
+
+from plugin import audit
+from plugin.db import db
+from plugin.models import (
+    AuditEvent,
+    Base,
+    CrmConnection,
+    PracticeAssignment,
+    PrivacyReceipt,
+    User,
+)
+from plugin.privacy.receipts import receipt_dict
+from plugin.privacy.selection import (
+    Selection,
+    SelectionError,
+    Subject,
+    _pk,
+    all_files,
+    collect,
+    relative,
+)
+
+log = logging.getLogger(__name__)
+
+CRM_NOTE = ("Sales Coach cannot delete activities in your CRM (its adapters have no delete "
+            "call, and the CRM record is the customer's own): delete these by id in the CRM "
+            "if the request covers them.")
+
+
+class LiveCallsOpen(SelectionError):
+    """The subject has calls still live; they must end before their data can be erased."""
+
+    def __init__(self, call_ids: list[str]) -> None:
+        super().__init__(f"{len(call_ids)} live call(s) still running: end them first")
+        self.call_ids = call_ids
+
+
+def pseudonym(crm_user_id: str) -> str:
+    return "erased:" + hashlib.sha256(crm_user_id.encode()).hexdigest()[:12]
+
+
+def erase(who: Subject, instance_path: Path, actor: Any) -> dict[str, Any]:
+    """Delete everything of ``who``; returns the receipt (also stored in privacy_receipts)."""
+    root = instance_path.resolve()
+    with db.session_scope() as s:
+        sel = collect(s, who, root)
+        if sel.live_calls:
+            raise LiveCallsOpen(sel.live_calls)
+        files = list(all_files(sel))
+        if who.kind == "rep":
+            _detach_rep(s, sel)
+        for table in reversed(Base.metadata.sorted_tables):
+            pks = sel.rows.get(table.name) or []
+            for i in range(0, len(pks), 500):
+                s.execute(delete(table).where(_pk(table).in_(pks[i:i + 500])))
+        receipt = PrivacyReceipt(
+            tenant_id=who.tenant_id, action="delete", subject_kind=who.kind,
+            subject_id=who.value, actor=audit.actor_of(actor)[0], counts=sel.counts(),
+            ids={k: v for k, v in sel.rows.items() if v},
+            files=[relative(f, root) for f in files], crm_activities=_crm(sel))
+        s.add(receipt)
+        s.flush()
+        if who.kind != "tenant":  # a tenant's audit log goes with it; the receipt stays
+            audit.record(s, who.tenant_id, actor, "privacy.delete", who.label,
+                         receipt_id=receipt.id, counts=receipt.counts)
+        out = receipt_dict(receipt)
+    removed = remove_files(files, sel.folders)
+    out["files_removed"] = removed
+    log.info("privacy erase %s of %s by %s: %s", who.label, who.tenant_id, out["actor"],
+             out["counts"])
+    return out
+
+
+def _detach_rep(s: Any, sel: Selection) -> None:
+    """What points at the rep without being theirs: connections they made, assignments they
+    gave (by name), their audit entries as actor."""
+    users = sel.user_ids
+    names = [n for u in s.query(User).filter(User.id.in_(users))
+             for n in (u.name, u.crm_user_id) if n]
+    s.execute(update(CrmConnection).where(CrmConnection.connected_by.in_(users))
+              .values(connected_by=None))
+    if names:
+        s.execute(update(PracticeAssignment).where(
+            PracticeAssignment.tenant_id == sel.subject.tenant_id,
+            PracticeAssignment.assigned_by.in_(names)).values(assigned_by=""))
+    s.execute(update(AuditEvent).where(
+        AuditEvent.tenant_id == sel.subject.tenant_id,
+        AuditEvent.actor == sel.subject.value).values(
+            actor=pseudonym(sel.subject.value), actor_name=""))
+
+
+def _crm(sel: Selection) -> list[dict[str, Any]]:
+    return [{**a, "left_in_crm": True, "note": CRM_NOTE} for a in sel.crm_activities]
+
+
+def remove_files(files: list[Path], folders: list[Path]) -> int:
+    """Unlink files and remove folders; a failure is logged and counted, never raised."""
+    removed = 0
+    for f in files:
+        try:
+            f.unlink()
+            removed += 1
+        except FileNotFoundError:
+            continue
+        except OSError:
+            log.exception("could not remove %s", f)
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+    return removed
