@@ -56,7 +56,7 @@ class Setting:
             return (raw or "") in ("on", "true", "1")
         if self.kind is int:
             text = (raw or "").strip()
-            if not (text.isascii() and text.isdigit()) or len(text) > 6:
+            if not (text.isascii() and text.isdigit()) or len(text) > 9:
                 raise SettingError(name, f"{name} must be a whole number of days")
             return self.check(name, int(text))
         return self.check(name, (raw or "").strip())

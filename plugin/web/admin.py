@@ -259,6 +259,8 @@ def change_settings() -> Any:
     try:
         body = validate(request.get_json(silent=True)) if request.is_json else _form_settings()
     except SettingError as exc:
+        if not request.is_json and _wants_html():
+            return _render(identity, 400, settings_error=str(exc))
         known = sorted(TENANT_SETTINGS)
         if exc.setting and exc.setting not in TENANT_SETTINGS:
             raise ApiError(400, "unknown_setting", str(exc), known=known) from None

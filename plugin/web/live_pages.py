@@ -11,6 +11,7 @@ from sqlalchemy import select
 from plugin.db import request_session
 from plugin.live.sources import MAX_FRAME_BYTES, MAX_FRAME_MS
 from plugin.models import Call, Nudge, Turn, as_dict, utcnow
+from plugin.privacy.consent import normalise as normalise_consent
 from plugin.tenancy import get_owned
 from plugin.web.auth import current_identity, issue_token, require_identity
 from plugin.web.errors import ApiError
@@ -82,19 +83,21 @@ def rate_nudge(nudge_id: int) -> Any:
 def twilio_setup() -> Any:
     """A stream token and the TwiML that points a Twilio call's audio at ``/ws/twilio``.
 
-    Body (optional): ``{"record_id", "record_type"}`` of the CRM record the call is about.
+    Body (optional): ``{"record_id", "record_type"}`` of the CRM record the call is about,
+    ``consent`` (``obtained`` once every party agreed; a two_party tenant needs it).
     """
     body = request.get_json(silent=True) or {}
     if not isinstance(body, dict):
         raise ApiError(400, "bad_request", "body must be a JSON object")
     record_id = str(body.get("record_id", ""))[:64]
     record_type = str(body.get("record_type", ""))[:32]
+    consent = normalise_consent(body.get("consent"))
     token = issue_token(current_identity())
     base = current_app.config["SETTINGS"].public_base_url
     ws_url = base.replace("https://", "wss://").replace("http://", "ws://") + "/ws/twilio"
     params = "".join(f"<Parameter name={quoteattr(k)} value={quoteattr(v)}/>"
                      for k, v in (("token", token), ("record_id", record_id),
-                                  ("record_type", record_type)) if v)
+                                  ("record_type", record_type), ("consent", consent)) if v)
     twiml = (f'<Response><Start><Stream url={quoteattr(ws_url)} track="both_tracks">{params}'
              f"</Stream></Start><Dial>…</Dial></Response>")
     return jsonify(stream_url=ws_url, token=token, twiml=twiml,

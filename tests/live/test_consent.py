@@ -1,0 +1,94 @@
+"""Recording consent on the live socket: under a two_party policy a start carrying customer
+audio without ``consent: "obtained"`` is refused before anything is stored; the rep's own
+channel alone, or a start with consent, runs and records the consent on the call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from plugin.db import db
+from plugin.models import Call, Tenant
+
+
+def _two_party(tenants: Any, tenant_id: str) -> Any:
+    ident = tenants.identity(tenant_id, "005LIVEC")
+    with db.session_scope() as s:
+        s.get(Tenant, tenant_id).settings = {"recording_consent": "two_party"}
+    return ident
+
+
+def _calls(tenant_id: str) -> list[Call]:
+    with db.session_scope() as s:
+        return list(s.scalars(select(Call).where(Call.tenant_id == tenant_id)))
+
+
+def test_customer_audio_without_consent_is_refused_and_nothing_stored(panel: Any,
+                                                                     tenants: Any) -> None:
+    ident = _two_party(tenants, "sf:00DLIVECONSENT1")
+    for channels, consent in ((["rep", "customer"], None), (["mixed"], "notified"),
+                              (["customer"], "yes")):
+        client = panel(ident)
+        start: dict[str, Any] = {"type": "start", "sample_rate": 16000, "channels": channels}
+        if consent is not None:
+            start["consent"] = consent
+        client.send(start)
+        err = client.wait_for(lambda e: e["type"] == "error")
+        assert err["code"] == "consent_required" and not err["fatal"], err
+        assert "ready" not in client.types()
+    assert _calls("sf:00DLIVECONSENT1") == []
+
+
+def test_consent_obtained_or_the_reps_channel_alone_starts_the_call(panel: Any,
+                                                                   tenants: Any) -> None:
+    ident = _two_party(tenants, "sf:00DLIVECONSENT2")
+    ids = {}
+    for name, start in (("both", {"channels": ["rep", "customer"], "consent": "obtained"}),
+                        ("rep", {"channels": ["rep"]})):
+        client = panel(ident)
+        client.send({"type": "start", "sample_rate": 16000, **start})
+        ids[name] = client.wait_for(lambda e: e["type"] == "ready")["call_id"]
+        client.send({"type": "stop"})
+        client.wait_for(lambda e: e["type"] == "ended")
+    got = {c.id: (c.consent_policy, c.consent) for c in _calls("sf:00DLIVECONSENT2")}
+    assert got == {ids["both"]: ("two_party", "obtained"), ids["rep"]: ("two_party", "")}
+
+
+def test_a_twilio_stream_needs_the_consent_parameter(server: Any, tenants: Any) -> None:
+    import json
+    import time
+
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    ident = _two_party(tenants, "sf:00DLIVECONSENT3")
+    token = tenants.token(ident)
+
+    def start(params: dict[str, str]) -> str:
+        return json.dumps({"event": "start", "streamSid": "MZ1", "start": {
+            "streamSid": "MZ1", "callSid": "CA1", "tracks": ["inbound", "outbound"],
+            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+            "customParameters": {"token": token, **params}}})
+
+    url = server.url("/ws/twilio").replace("http://", "ws://")
+    with connect(url) as ws:
+        ws.send(json.dumps({"event": "connected"}))
+        ws.send(start({}))
+        try:
+            while True:
+                ws.recv(timeout=10)
+        except ConnectionClosed as exc:
+            assert exc.rcvd is not None and exc.rcvd.code == 1008
+            assert "consent" in exc.rcvd.reason
+    assert _calls("sf:00DLIVECONSENT3") == []
+    with connect(url) as ws:
+        ws.send(json.dumps({"event": "connected"}))
+        ws.send(start({"consent": "obtained"}))
+        deadline = time.monotonic() + 30
+        while not _calls("sf:00DLIVECONSENT3") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        ws.send(json.dumps({"event": "stop", "streamSid": "MZ1"}))
+    calls = _calls("sf:00DLIVECONSENT3")
+    assert [(c.source, c.consent_policy, c.consent) for c in calls] == [
+        ("twilio", "two_party", "obtained")]
