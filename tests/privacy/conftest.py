@@ -123,7 +123,8 @@ def make_footprint(app: Any, client: Any, tenants: Any, tenant_id: str, rep_crm:
                         headers=headers)
     assert reply.status_code == 201, reply.get_json()
     drill = client.post("/api/v1/practice/drills", headers=headers, json={
-        "customer_line": "It is too expensive.", "text": f"What would it need to cost {rep_marker}?"})
+        "customer_line": "It is too expensive.",
+        "text": f"What would it need to cost {rep_marker}?"})
     assert drill.status_code == 201, drill.get_json()
     with db.session_scope() as s:
         row = PracticeSession(tenant_id=tenant_id, user_id=rep.user_id,

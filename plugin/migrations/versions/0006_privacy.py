@@ -4,9 +4,8 @@ recording consent on calls
 Revision ID: 0006_privacy
 Revises: 0005_tenant_settings
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0006_privacy'
 down_revision = '0005_tenant_settings'
