@@ -4,8 +4,11 @@ channel alone, or a start with consent, runs and records the consent on the call
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from plugin.db import db
@@ -57,7 +60,6 @@ def test_consent_obtained_or_the_reps_channel_alone_starts_the_call(panel: Any,
 
 def test_a_twilio_stream_needs_the_consent_parameter(server: Any, tenants: Any) -> None:
     import json
-    import time
 
     from websockets.exceptions import ConnectionClosed
     from websockets.sync.client import connect
@@ -92,3 +94,44 @@ def test_a_twilio_stream_needs_the_consent_parameter(server: Any, tenants: Any) 
     calls = _calls("sf:00DLIVECONSENT3")
     assert [(c.source, c.consent_policy, c.consent) for c in calls] == [
         ("twilio", "two_party", "obtained")]
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs chromium")
+def test_the_panel_asks_for_two_party_consent_and_sends_it(server: Any, tenants: Any) -> None:
+    import shutil
+
+    from playwright.sync_api import expect, sync_playwright
+
+    ident = _two_party(tenants, "sf:00DLIVECONSENT4")
+    token = tenants.token(ident)
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+                                    args=args)
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"http://127.0.0.1:{server.port}/panel/live?t={token}")
+            expect(page.locator("#consent-text")).to_contain_text("Every party must agree")
+            # the rep's own channel alone may start without the customer's consent
+            page.select_option("#customer-src", "none")
+            expect(page.locator("#start")).to_be_enabled()
+            # with the customer's side it waits for the box, then sends consent: obtained
+            page.select_option("#customer-src", "mixed")
+            expect(page.locator("#start")).to_be_disabled()
+            page.check("#consent")
+            page.click("#start")
+            deadline = time.monotonic() + 60
+            while not _calls("sf:00DLIVECONSENT4") and time.monotonic() < deadline:
+                time.sleep(0.2)
+            expect(page.locator("#stop")).to_be_enabled(timeout=30_000)
+            page.click("#stop")
+            assert not errors, errors
+        finally:
+            browser.close()
+    assert [(c.consent_policy, c.consent) for c in _calls("sf:00DLIVECONSENT4")] == [
+        ("two_party", "obtained")]
