@@ -91,7 +91,7 @@ def export_cmd(tenant: str, contact: str | None, rep: str | None, everything: bo
 def delete_cmd(tenant: str, contact: str | None, rep: str | None, everything: bool,
                yes: bool) -> None:
     """Delete everything of the subject; prints the receipt (JSON)."""
-    from plugin.privacy.erase import LiveCallsOpen, erase
+    from plugin.privacy.erase import LiveCallsOpen, PipelineBusy, erase
     from plugin.privacy.selection import SelectionError
 
     settings = _setup()
@@ -103,6 +103,8 @@ def delete_cmd(tenant: str, contact: str | None, rep: str | None, everything: bo
         receipt = erase(who, settings.instance_path, _actor())
     except LiveCallsOpen as exc:
         raise click.ClickException(f"{exc}: {', '.join(exc.call_ids)}") from None
+    except PipelineBusy as exc:
+        raise click.ClickException(str(exc)) from None
     except SelectionError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(json.dumps(receipt, indent=1))

@@ -1,6 +1,7 @@
 """Erasure of a contact's, a rep's or a tenant's data, with a stored receipt.
 
-Rows go in one transaction, children before parents (``Base.metadata.sorted_tables``
+Refused while the subject has a live call or pipeline work in flight (a worker would write
+rows back). Rows go in one transaction, children before parents (``Base.metadata.sorted_tables``
 reversed); files are removed after the commit (a file left by a crash is listed by the next
 erasure of the same subject, since its row is gone only once the commit held). A rep's
 entries as actor in the audit log are pseudonymised, not deleted, so the log stays whole.
@@ -52,6 +53,16 @@ class LiveCallsOpen(SelectionError):
         self.call_ids = call_ids
 
 
+class PipelineBusy(SelectionError):
+    """A recording of the subject is being transcribed or a write-back is being sent: the
+    worker would write rows back for what was just erased. Retry once it has finished."""
+
+    def __init__(self, busy: dict[str, list[Any]]) -> None:
+        what = ", ".join(f"{len(v)} {k}" for k, v in busy.items())
+        super().__init__(f"work still in the pipeline ({what}): retry in a few minutes")
+        self.busy = busy
+
+
 def pseudonym(crm_user_id: str) -> str:
     return "erased:" + hashlib.sha256(crm_user_id.encode()).hexdigest()[:12]
 
@@ -63,6 +74,8 @@ def erase(who: Subject, instance_path: Path, actor: Any) -> dict[str, Any]:
         sel = collect(s, who, root)
         if sel.live_calls:
             raise LiveCallsOpen(sel.live_calls)
+        if sel.busy:
+            raise PipelineBusy(sel.busy)
         files = list(all_files(sel))
         if who.kind == "rep":
             _detach_rep(s, sel)

@@ -96,6 +96,7 @@ class Selection:
     folders: list[Path] = field(default_factory=list)  # removed whole (tenant erasure)
     crm_activities: list[dict[str, Any]] = field(default_factory=list)
     live_calls: list[str] = field(default_factory=list)
+    busy: dict[str, list[Any]] = field(default_factory=dict)  # pipeline work in flight
     user_ids: list[int] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
@@ -141,6 +142,13 @@ def collect(session: Session, who: Subject, instance_path: Path) -> Selection:
         for o in _rows(session, OutboxItem, sel.rows.get("outbox", [])) if o.crm_id]
     sel.live_calls = [c.id for c in _rows(session, Call, sel.rows.get("calls", []))
                       if c.status == "live"]
+    busy = {
+        "recordings": [r.id for r in _rows(session, Recording, sel.rows.get("recordings", []))
+                       if r.status in ("queued", "running")],
+        "outbox": [o.id for o in _rows(session, OutboxItem, sel.rows.get("outbox", []))
+                   if o.status == "sending"],
+    }
+    sel.busy = {k: v for k, v in busy.items() if v}
     return sel
 
 

@@ -19,7 +19,7 @@ from flask import Blueprint, Response, current_app, jsonify, redirect, request, 
 from plugin import audit
 from plugin.db import request_session
 from plugin.privacy import receipts as receipt_store
-from plugin.privacy.erase import LiveCallsOpen, erase
+from plugin.privacy.erase import LiveCallsOpen, PipelineBusy, erase
 from plugin.privacy.export import export
 from plugin.privacy.selection import SelectionError, Subject, UnknownSubject, subject
 from plugin.security import Identity
@@ -100,6 +100,8 @@ def delete_route() -> Any:
             receipt = erase(who, current_app.config["SETTINGS"].instance_path, identity)
         except LiveCallsOpen as exc:
             raise ApiError(409, "calls_live", str(exc), call_ids=exc.call_ids) from None
+        except PipelineBusy as exc:
+            raise ApiError(409, "work_in_progress", str(exc), **exc.busy) from None
         except SelectionError as exc:
             raise _selection_error(exc) from None
     except ApiError as exc:

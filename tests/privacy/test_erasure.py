@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from plugin.db import db
-from plugin.models import AuditEvent, Base, Call, CrmConnection, PrivacyReceipt, User
-from plugin.privacy.erase import LiveCallsOpen, erase, pseudonym
+from plugin.models import AuditEvent, Base, Call, CrmConnection, PrivacyReceipt, Recording, User
+from plugin.privacy.erase import LiveCallsOpen, PipelineBusy, erase, pseudonym
 from plugin.privacy.selection import TABLES, SelectionError, UnknownSubject, collect, subject
 
 from .conftest import admin_of, mentions, table_dump
@@ -133,7 +133,7 @@ def test_deleting_a_tenant_leaves_only_its_receipt(app: Any, footprint: Any) -> 
     assert other.recording_path.is_file() and mentions(table_dump("hs:4343"), other.marker)
 
 
-def test_live_calls_block_the_erasure_and_unknown_reps_are_named(app: Any, tenants: Any) -> None:
+def test_live_calls_and_pipeline_work_block_the_erasure(app: Any, tenants: Any) -> None:
     tenant = "sf:00DERASE4"
     rep = tenants.identity(tenant, "005LIVE")
     with db.session_scope() as s:
@@ -143,5 +143,14 @@ def test_live_calls_block_the_erasure_and_unknown_reps_are_named(app: Any, tenan
         erase(subject(tenant, "contact", "003L"), root, "cli:test")
     with pytest.raises(UnknownSubject):
         erase(subject(tenant, "rep", "005NOBODY"), root, "cli:test")
+    # a recording still being transcribed blocks it too (the worker would write rows back)
+    with db.session_scope() as s:
+        call = Call(tenant_id=tenant, user_id=rep.user_id, status="ended", record_id="003Q")
+        s.add(call)
+        s.flush()
+        s.add(Recording(tenant_id=tenant, call_id=call.id, filename="q.wav", path="",
+                        status="running"))
+    with pytest.raises(PipelineBusy, match="1 recordings"):
+        erase(subject(tenant, "contact", "003Q"), root, "cli:test")
     with db.session_scope() as s:  # nothing was touched
         assert s.scalar(select(Call).where(Call.record_id == "003L")) is not None
