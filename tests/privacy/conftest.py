@@ -154,6 +154,21 @@ def table_dump(tenant_id: str | None = None) -> dict[str, list[str]]:
     return out
 
 
+def files_mentioning(root: Path, *needles: str) -> list[Path]:
+    """Files under the instance folder whose name or (small) content holds a needle; the
+    broker's folders are left out (task messages carry ids, never content)."""
+    found = []
+    for path in root.rglob("*"):
+        if not path.is_file() or "broker" in path.relative_to(root).parts:
+            continue
+        text = path.name
+        if path.stat().st_size < 1 << 20:
+            text += path.read_bytes().decode("utf-8", "replace")
+        if any(n and n in text for n in needles):
+            found.append(path)
+    return found
+
+
 def mentions(dump: dict[str, list[str]], *needles: str,
              skip: tuple[str, ...] = ()) -> dict[str, list[str]]:
     """Rows (per table) that contain any of ``needles``."""

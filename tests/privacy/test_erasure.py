@@ -13,7 +13,7 @@ from plugin.models import AuditEvent, Base, Call, CrmConnection, PrivacyReceipt,
 from plugin.privacy.erase import LiveCallsOpen, PipelineBusy, erase, pseudonym
 from plugin.privacy.selection import TABLES, SelectionError, UnknownSubject, collect, subject
 
-from .conftest import admin_of, mentions, table_dump
+from .conftest import admin_of, files_mentioning, mentions, table_dump
 
 PROOF = ("privacy_receipts", "audit_events")  # hold ids of what was erased, never content
 
@@ -48,9 +48,11 @@ def test_deleting_a_contact_leaves_nothing_of_them(app: Any, footprint: Any) -> 
     assert mentions(table_dump(tenant), "003CONTACT", skip=PROOF) == {}
     assert mentions({k: dump[k] for k in PROOF}, mine.marker) == {}  # ids only in the proof
     assert "practice_replies" in mentions(dump, mine.rep_marker)  # the rep's own data stays
-    # and its files are gone
+    # and its files are gone: nothing under the instance folder names or holds them
     assert not mine.recording_path.exists() and not mine.pdf_path.exists()
     assert not mine.bus_folder.exists()
+    root = app.config["SETTINGS"].instance_path
+    assert files_mentioning(root, mine.call_id, mine.recording_id, mine.marker) == []
     # while the rep, their voice print and practice, the other contact and tenant remain
     assert mine.voiceprint.is_file()
     for fp in (other_contact, other_tenant):
@@ -103,6 +105,8 @@ def test_deleting_a_rep_leaves_nothing_of_them(app: Any, footprint: Any, tenants
     assert mentions({k: dump[k] for k in PROOF}, mine.marker, mine.rep_marker, rep_name) == {}
     for path in (mine.recording_path, mine.pdf_path, mine.voiceprint):
         assert not path.exists(), path
+    assert files_mentioning(app.config["SETTINGS"].instance_path, mine.call_id,
+                            mine.recording_id, mine.marker, mine.rep_marker) == []
     with db.session_scope() as s:
         assert s.get(User, mine.rep.user_id) is None
         conn = s.scalar(select(CrmConnection).where(CrmConnection.tenant_id == tenant))
