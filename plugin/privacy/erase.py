@@ -103,7 +103,7 @@ def erase(who: Subject, instance_path: Path, actor: Any) -> dict[str, Any]:
 
 def _detach_rep(s: Any, sel: Selection) -> None:
     """What points at the rep without being theirs: connections they made, assignments they
-    gave (by name), their audit entries as actor."""
+    gave (by name), audit entries by them or about them (pseudonymised)."""
     users = sel.user_ids
     names = [n for u in s.query(User).filter(User.id.in_(users))
              for n in (u.name, u.crm_user_id) if n]
@@ -117,6 +117,10 @@ def _detach_rep(s: Any, sel: Selection) -> None:
         AuditEvent.tenant_id == sel.subject.tenant_id,
         AuditEvent.actor == sel.subject.value).values(
             actor=pseudonym(sel.subject.value), actor_name=""))
+    s.execute(update(AuditEvent).where(
+        AuditEvent.tenant_id == sel.subject.tenant_id,
+        AuditEvent.target == f"user:{sel.subject.value}").values(
+            target=f"user:{pseudonym(sel.subject.value)}"))
 
 
 def _crm(sel: Selection) -> list[dict[str, Any]]:

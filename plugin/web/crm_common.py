@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from plugin import audit
 from plugin.models import Call, CrmConnection, Report, User
 from plugin.security import Identity, SecretBox
 from plugin.settings import Settings
@@ -142,8 +143,12 @@ def _bind_user(session: Session, tenant_id: str, kind: str, tenant_name: str, cr
         return ensure_user(session, tenant_id, crm_user_id, name, email)
     admins = session.scalar(select(func.count()).select_from(User).where(
         User.tenant_id == tenant_id, User.role == "admin")) or 0
-    return ensure_user(session, tenant_id, crm_user_id, name, email,
+    user = ensure_user(session, tenant_id, crm_user_id, name, email,
                        role="rep" if admins else "admin")
+    if not admins:  # the org's first admin: a role grant, in the audit log like any other
+        audit.record(session, tenant_id, "system", "role.grant", f"user:{crm_user_id}",
+                     role="admin", reason="first user of the org")
+    return user
 
 
 def identity_for(user: User, record_id: str = "", record_type: str = "") -> Identity:

@@ -95,6 +95,8 @@ def test_deleting_a_rep_leaves_nothing_of_them(app: Any, footprint: Any, tenants
         rep_name = rep.name
         s.add(AuditEvent(tenant_id=tenant, actor="005GONE", actor_name=rep_name,
                          action="settings.change", target="tenant"))
+        s.add(AuditEvent(tenant_id=tenant, actor="system", action="role.grant",
+                         target="user:005GONE"))
     # when the rep is deleted
     receipt = erase(subject(tenant, "rep", "005GONE"), app.config["SETTINGS"].instance_path,
                     admin)
@@ -113,6 +115,8 @@ def test_deleting_a_rep_leaves_nothing_of_them(app: Any, footprint: Any, tenants
         assert conn is not None and conn.connected_by is None  # the org keeps its connection
         actors = set(s.scalars(select(AuditEvent.actor).where(AuditEvent.tenant_id == tenant)))
         assert "005GONE" not in actors and pseudonym("005GONE") in actors
+        targets = set(s.scalars(select(AuditEvent.target).where(AuditEvent.tenant_id == tenant)))
+        assert f"user:{pseudonym('005GONE')}" in targets and "user:005GONE" not in targets
     assert receipt["counts"]["users"] == 1 and receipt["counts"]["practice_replies"] == 1
     assert receipt["counts"]["practice_drills"] == 1
     # and the colleague's call with the same contact is untouched
