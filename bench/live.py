@@ -125,7 +125,9 @@ class Server:
             return self.proc.pid
 
     def url(self, token: str) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws/calls?t={token}"
+        """The call target: the socket URL with the session token as a fragment (the
+        client sends it in the first message; it never travels in the URL)."""
+        return f"ws://127.0.0.1:{self.port}/ws/calls#{token}"
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -227,9 +229,11 @@ async def _run_call(url: str, stereo: np.ndarray, frames: list[bytes], delay_s: 
     await asyncio.sleep(delay_s)
     events: list[tuple[float, dict[str, Any]]] = []
     t0 = 0.0
+    url, _, token = url.partition("#")
     try:
         async with aconnect(url, open_timeout=30, close_timeout=5, max_size=2**22,
                             compression=None) as ws:
+            await ws.send(json.dumps({"type": "auth", "token": token}))
             await ws.send(json.dumps({"type": "start", "sample_rate": 16000,
                                       "channels": ["rep", "customer"] if n_ch == 2
                                       else ["mixed"]}))

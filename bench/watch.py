@@ -26,10 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def _client(url: str) -> Any:
+def _client(url: str, token: str) -> Any:
     from websockets.sync.client import connect
 
     ws = connect(url, max_size=2**22, open_timeout=30)
+    ws.send(json.dumps({"type": "auth", "token": token}))  # the first message authenticates
     events: list[tuple[float, dict[str, Any]]] = []
 
     def read() -> None:
@@ -90,12 +91,12 @@ def run(bus: str, redis_url: str) -> dict[str, Any]:
             Line("rep", "Thanks. Shall I send a proposal by Friday?"),
             Line("customer", "Yes, please send it to me and to our CFO."),
         ), gap_ms=800, lead_ms=300, tail_ms=1200)
-        pws, pev = _client(f"ws://127.0.0.1:{server.server_port}/ws/calls?t={token}")
+        pws, pev = _client(f"ws://127.0.0.1:{server.server_port}/ws/calls", token)
         pws.send(json.dumps({"type": "start", "sample_rate": 16000,
                              "channels": ["rep", "customer"]}))
         _wait(pev, lambda e: e["type"] == "ready", 600)
         call_id = next(e for _, e in pev if e["type"] == "ready")["call_id"]
-        wws, wev = _client(f"ws://127.0.0.1:{port}/ws/calls?t={token}")
+        wws, wev = _client(f"ws://127.0.0.1:{port}/ws/calls", token)
         wws.send(json.dumps({"type": "watch", "call_id": call_id}))
         _wait(wev, lambda e: e["type"] == "ready", 30)
         step, t0 = 1600, time.monotonic()

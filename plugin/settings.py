@@ -77,6 +77,18 @@ class Settings(BaseSettings):
     max_reply_chars: int = Field(default=4000, ge=1)
     max_upload_mb: int = Field(default=200, ge=1)
     session_ttl_s: int = Field(default=8 * 3600, ge=60)
+    # Live sockets (docs/live.md, Abuse limits): the first message must authenticate within
+    # ``live_auth_timeout_s``; a socket with no call is closed after ``live_idle_s``; open
+    # sockets per client address and per tenant are capped (per web process).
+    live_auth_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    live_idle_s: float = Field(default=30.0, gt=0, le=3600)
+    live_max_sockets_per_ip: int = Field(default=100, ge=1)
+    live_max_sockets_per_tenant: int = Field(default=500, ge=1)
+    # Rate limits (flask-limiter): storage URL (redis://…, memory://); empty: the pub/sub
+    # URL when it is Redis, else this process's memory. ``ratelimit_enabled=false`` turns
+    # every limit off (load tests of a single client).
+    ratelimit_storage_url: str = ""
+    ratelimit_enabled: bool = True
 
     @field_validator("database_url", "broker_url", "pubsub_url", "result_backend")
     @classmethod

@@ -5,6 +5,10 @@ The WebSocket routes (``plugin/web/live_ws.py``) only move messages between the 
 so a slow client never stalls the STT pool; a client more than ``OUT_BACKLOG_BYTES`` behind
 is disconnected (it can resume), and partials and metrics are dropped before that.
 
+Authentication is in-band: until a first message carries a valid session token (``auth``,
+or a ``start`` with ``token``, e.g. Twilio's customParameters), nothing else is accepted;
+``admit`` may then still refuse the identity (per-tenant socket cap).
+
 Messages arrive on the socket's event loop. Audio is handled there at once (it only queues
 or sends). Everything that may wait (starting a call, stopping it, watching one, the socket
 closing) runs on the ``offload`` executor, and later messages of the same socket queue behind
@@ -47,6 +51,7 @@ DROP_BACKLOG_BYTES = 256 << 10  # beyond this, partials and metrics are not sent
 DROPPABLE = {"partial", "metrics"}
 
 Verify = Callable[[str], Identity]
+Admit = Callable[[Identity], "str | None"]  # a refusal reason, or None to let it in
 Offload = Callable[[Callable[[], None]], Any]
 _Item = list[Frame] | SourceError | None  # None: the socket closed
 
@@ -73,11 +78,11 @@ class Connection:
                  backlog: Callable[[], int] = lambda: 0,
                  offload: Offload | None = None,
                  identity: Identity | None = None, verify: Verify | None = None,
-                 resumable: bool = True) -> None:
+                 admit: Admit | None = None, resumable: bool = True) -> None:
         self.source, self._send, self._close, self._backlog = source, send, close, backlog
         self._offload = offload
         self.registry = registry
-        self.identity, self._verify = identity, verify
+        self.identity, self._verify, self._admit = identity, verify, admit
         self.resumable = resumable
         self.call: LiveCall | None = None
         self.watching: LiveCall | None = None
@@ -185,6 +190,15 @@ class Connection:
         for frame in frames:
             if self.closed:
                 return
+            if isinstance(frame, ControlFrame) and frame.kind == "auth":
+                token = frame.data.get("token")
+                self._authenticate(token if isinstance(token, str) else "")
+                continue
+            if self.identity is None and not (isinstance(frame, StartFrame) and frame.token):
+                self._source_error(SourceError(
+                    "unauthorized", 'authenticate first: send {"type": "auth", "token": …} '
+                    "as the first message", fatal=True))
+                return
             if isinstance(frame, AudioFrame):
                 if self.call is None:  # start was refused
                     self._source_error(SourceError("not_started", "no call on this connection"))
@@ -199,18 +213,40 @@ class Connection:
             elif isinstance(frame, MarkFrame):
                 continue
 
-    def _start(self, frame: StartFrame) -> None:
-        identity = self.identity
-        if identity is None:
-            try:
-                if self._verify is None:
-                    raise SessionError("missing session token")
-                identity = self._verify(frame.token)
-            except SessionError as exc:
-                self.source.started = None
-                self._source_error(SourceError("bad_token", exc.reason, fatal=True))
-                return
+    def _authenticate(self, token: str) -> bool:
+        """Verify ``token`` and admit its identity; a failure closes the socket (1008, or
+        1013 over a cap). A later ``auth`` (a renewed token) must be the same account's."""
+        try:
+            if self._verify is None:
+                raise SessionError("missing session token")
+            if not token:
+                raise SessionError("missing session token")
+            identity = self._verify(token)
+        except SessionError as exc:
+            self._source_error(SourceError("bad_token", exc.reason, fatal=True))
+            return False
+        current = self.identity
+        if current is not None:
+            if (identity.tenant_id, identity.user_id) != (current.tenant_id, current.user_id):
+                self._source_error(SourceError("bad_token", "a renewed token must be the same "
+                                               "account's", fatal=True))
+                return False
             self.identity = identity
+            return True
+        refusal = self._admit(identity) if self._admit is not None else None
+        if refusal is not None:
+            self._source_error(SourceError("too_many_sockets", refusal, fatal=True,
+                                           close_code=1013))
+            return False
+        self.identity = identity
+        return True
+
+    def _start(self, frame: StartFrame) -> None:
+        if frame.token and not self._authenticate(frame.token):
+            self.source.started = None
+            return
+        identity = self.identity
+        assert identity is not None
         try:
             call, resumed = self.registry.start(identity.tenant_id, identity.user_id, frame, self)
         except store.UnknownCall:

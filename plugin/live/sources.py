@@ -129,7 +129,7 @@ class PanelSource(AudioSource):
     """The coach panel's protocol (docs/live.md): JSON control + tagged binary PCM16.
 
     Binary frame = 1 byte channel index + PCM16 LE mono samples at 16 kHz, at most
-    ``MAX_FRAME_MS`` of audio. Text: ``start``, ``stop``, ``ping``, ``watch``.
+    ``MAX_FRAME_MS`` of audio. Text: ``auth`` (first), ``start``, ``stop``, ``ping``, ``watch``.
     """
 
     name = "panel"
@@ -143,7 +143,7 @@ class PanelSource(AudioSource):
             if self.started is None:
                 raise SourceError("not_started", "stop before start")
             return [StopFrame("stop")]
-        if kind in ("ping", "watch", "ack"):
+        if kind in ("auth", "ping", "watch", "ack"):
             return [ControlFrame(str(kind), msg)]
         raise SourceError("unknown_type", f"unknown message type {kind!r}")
 
@@ -171,11 +171,14 @@ class PanelSource(AudioSource):
         title = msg.get("title") or ""
         if not isinstance(record_type, str) or not isinstance(title, str):
             raise SourceError("bad_message", "record_type and title must be strings")
+        token = msg.get("token") or ""
+        if not isinstance(token, str):
+            raise SourceError("bad_message", "token must be a string")
         self.started = StartFrame(
             channels=tuple(channels), call_id=call_id, record_id=record_id,
             record_type=record_type[:32], title=title[:255],
             last_seq=_int_field(msg, "last_seq"), last_nudge_id=_int_field(msg, "last_nudge_id"),
-            consent=normalise_consent(msg.get("consent")))
+            consent=normalise_consent(msg.get("consent")), token=token)
         return self.started
 
     def parse_binary(self, data: bytes) -> list[Frame]:

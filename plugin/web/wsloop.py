@@ -1,21 +1,22 @@
 """WebSockets served on the process's I/O loop (``plugin.eventloop``) after a WSGI handshake.
 
 The WSGI server (gunicorn gthread, or werkzeug's in development and tests) parses the
-upgrade request; ``websockets``' sans-I/O protocol checks it and writes the 101; from then on
-the TCP socket is read and written by ``LoopSocket`` on the I/O loop, and the request's
-thread only waits for the end. A thread-per-socket library parses each frame on a reader
-thread and hands it to the handler's thread; here a frame is parsed and handled where it
-arrives, and the handler's sends are batched onto the loop. That is what lets one process
-hold a few hundred live calls (docs/live.md, Benchmark).
+upgrade request; ``websockets``' sans-I/O protocol checks it and writes the 101; then the
+TCP connection is handed to the loop (``LoopSocket.adopt``: the loop gets a duplicate of
+its file descriptor, and the server's descriptor is pointed at a dead socket, so whatever
+the server does with it afterwards touches nothing) and the request's thread returns at
+once. Idle sockets therefore cost no thread; 1,000 of them leave every request thread free
+(docs/live.md, Abuse limits). A frame is parsed and handled where it arrives, and the
+handler's sends are batched onto the loop.
 
 Keep-alive: a ping every ``PING_EVERY_S``; a peer that answers nothing for two intervals is
 dropped, and so is one that sends no message for its ``idle_limit`` (pongs do not count).
+Every ``SWEEP_EVERY_S`` the socket's ``policy`` may also close it (no auth in time, no call).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -40,7 +41,7 @@ _frames_log = logging.getLogger(__name__ + ".protocol")  # websockets' per-conne
 _frames_log.setLevel(logging.WARNING)
 
 PING_EVERY_S = 20.0
-SWEEP_EVERY_S = 5.0
+SWEEP_EVERY_S = 1.0
 CLOSE_TIMEOUT_S = 5.0  # after our close frame, the peer has this long to close the TCP side
 
 
@@ -66,6 +67,9 @@ class LoopSocket(asyncio.Protocol):
         self.proto = proto
         self.handler: Handler | None = None
         self.idle_limit = idle_limit
+        # Checked on every sweep: (close code, reason) closes the socket now.
+        self.policy: Callable[[float], tuple[int, str] | None] | None = None
+        self._on_gone: list[Callable[[], None]] = []
         self.transport: asyncio.Transport | None = None
         self.done = threading.Event()
         self._io = IoLoop.get()
@@ -77,16 +81,26 @@ class LoopSocket(asyncio.Protocol):
         self._fragments: list[bytes] = []
         self._fragment_op: Opcode | None = None
         now = time.monotonic()
-        self.last_rx = self.last_msg = self.last_ping = now
+        self.opened = self.last_rx = self.last_msg = self.last_ping = now
         self._close_timer: asyncio.TimerHandle | None = None
 
     # Serving ------------------------------------------------------------------------------
-    def serve(self, raw: socket.socket) -> None:
-        """Take the handshaken connection over onto the loop and wait until it ends."""
+    def adopt(self, raw: socket.socket) -> None:
+        """Take the handshaken connection over onto the loop and return at once: from now on
+        the WSGI server's socket object is blind (``_blind``) and the loop owns the TCP
+        connection until it ends (``done`` is set then)."""
         own = socket.socket(fileno=os.dup(raw.fileno()))  # asyncio closes its own fd
+        _blind(raw)
         loop = self._io.loop
-        self._io.run(loop.connect_accepted_socket(lambda: self, sock=own), timeout=30)
-        self.done.wait()
+        try:
+            self._io.run(loop.connect_accepted_socket(lambda: self, sock=own), timeout=30)
+        except BaseException:
+            own.close()
+            raise
+
+    def when_gone(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` (on the loop) once the connection has ended."""
+        self._on_gone.append(fn)
 
     # asyncio.Protocol (on the loop) -------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -116,6 +130,11 @@ class LoopSocket(asyncio.Protocol):
             if handler is not None:
                 handler.on_closed()
         finally:
+            for fn in self._on_gone:
+                try:
+                    fn()
+                except Exception:  # noqa: BLE001 - one callback must not skip the others
+                    log.exception("live socket end callback failed")
             self.done.set()
 
     # Incoming -----------------------------------------------------------------------------
@@ -223,6 +242,12 @@ class LoopSocket(asyncio.Protocol):
     def sweep(self, now: float) -> None:
         if self.transport is None or self.proto.state is not State.OPEN:
             return
+        verdict = self.policy(now) if self.policy is not None else None
+        if verdict is not None:
+            code, reason = verdict
+            log.info("live socket closed: %s", reason)
+            self._fail(code, reason)
+            return
         limit = self.idle_limit()
         if now - self.last_msg > limit:
             log.info("live socket sent nothing for %.0f s; closing it", limit)
@@ -317,15 +342,27 @@ def handshake(environ: dict[str, Any], *, max_size: int,
     return LoopSocket(framing, proto.data_to_send(), idle_limit), None
 
 
-def finished_response(kind: str, raw: socket.socket) -> Response:
-    """What the view returns once its socket has ended, so the server writes nothing more."""
-    with contextlib.suppress(OSError):
-        raw.shutdown(socket.SHUT_RDWR)  # our dup is closed; this ends the TCP connection
+def _blind(raw: socket.socket) -> None:
+    """Point ``raw``'s file descriptor at a socket whose peer is gone: the WSGI server may
+    read (end of stream), write (broken pipe), shut down or close it without reaching the
+    TCP connection the loop now owns through its duplicate."""
+    dead, peer = socket.socketpair()
+    peer.close()
+    try:
+        os.dup2(dead.fileno(), raw.fileno())
+    finally:
+        dead.close()
+
+
+def handed_over_response(kind: str) -> Response:
+    """What the view returns once its socket is on the loop, so the server writes nothing
+    and frees the request's thread (its descriptor is blind by then)."""
 
     class _Done(Response):
         def __call__(self, environ: Any, start_response: Any) -> Iterable[bytes]:
             if kind == "gunicorn":
                 raise StopIteration()  # gunicorn closes the connection without a response
-            return super().__call__(environ, start_response)  # werkzeug: the write fails quietly
+            # werkzeug: a dropped connection is closed without a response or a log line
+            raise ConnectionAbortedError("the WebSocket was handed to the I/O loop")
 
     return _Done()

@@ -72,8 +72,10 @@ def short_call_wav(short_call: tuple[np.ndarray, list[Timed]],
 class PanelClient:
     """A panel-protocol client: a real WebSocket, events collected by a reader thread."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, token: str | None = None) -> None:
         self.ws: ClientConnection = connect(url, max_size=2**22, open_timeout=10, close_timeout=2)
+        if token is not None:  # sockets authenticate in their first message
+            self.ws.send(json.dumps({"type": "auth", "token": token}))
         self.events: list[dict[str, Any]] = []
         self.closed: tuple[int | None, str] | None = None
         self._cv = threading.Condition()
@@ -161,7 +163,7 @@ def panel(server: ServerThread, tenants: Any) -> Iterator[Any]:
 
     def make(identity: Any = None, token: str | None = None) -> PanelClient:
         tok = token if token is not None else tenants.token(identity or tenants.identity())
-        c = PanelClient(server.url(f"/ws/calls?t={tok}"))
+        c = PanelClient(server.url("/ws/calls"), token=tok)
         clients.append(c)
         return c
 

@@ -90,7 +90,7 @@ def test_a_bad_token_closes_the_socket_with_a_reason(panel: Any) -> None:
     client = panel(token="forged.token")
     err = client.wait_for(lambda e: e["type"] == "error")
     code, reason = client.wait_closed()
-    assert err["code"] == "unauthorized" and code == 1008 and "invalid session token" in reason
+    assert err["code"] == "bad_token" and code == 1008 and "invalid session token" in reason
 
 
 def test_a_second_start_on_one_connection_is_refused(panel: Any) -> None:

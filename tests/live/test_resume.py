@@ -80,7 +80,7 @@ def test_a_restarted_server_rebuilds_the_call_from_stored_turns(
     live_app.extensions["salescoach.live"].grace_s = 1e6  # the old process just dies
     old = ServerThread(live_app)
     try:
-        first = PanelClient(old.url(f"/ws/calls?t={token}"))
+        first = PanelClient(old.url("/ws/calls"), token=token)
         first.send({"type": "start", "sample_rate": 16000, "channels": ["rep", "customer"]})
         call_id = first.wait_for(lambda e: e["type"] == "ready")["call_id"]
         first.stream(stereo, 0, cut, speed=4.0)
@@ -96,7 +96,7 @@ def test_a_restarted_server_rebuilds_the_call_from_stored_turns(
                           "secret_key": "test-secret"})
     new = ServerThread(new_app)
     try:
-        second = PanelClient(new.url(f"/ws/calls?t={token}"))
+        second = PanelClient(new.url("/ws/calls"), token=token)
         second.send({"type": "start", "sample_rate": 16000, "channels": ["rep", "customer"],
                      "call_id": call_id, "last_seq": 2, "last_nudge_id": objection["id"]})
         ready = second.wait_for(lambda e: e["type"] == "ready")

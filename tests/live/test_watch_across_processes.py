@@ -68,7 +68,7 @@ def test_a_call_held_by_one_process_streams_to_a_watcher_on_another(
     call_id = producer.wait_for(lambda e: e["type"] == "ready", timeout=280)["call_id"]
     # when the same rep watches it through the other process (like the panel in the CRM
     # while the pop-out window captures)
-    watcher = PanelClient(f"ws://127.0.0.1:{other_process}/ws/calls?t={tenants.token(ident)}")
+    watcher = PanelClient(f"ws://127.0.0.1:{other_process}/ws/calls", token=tenants.token(ident))
     try:
         watcher.send({"type": "watch", "call_id": call_id})
         ready = watcher.wait_for(lambda e: e["type"] == "ready", timeout=30)
@@ -100,7 +100,7 @@ def test_watching_across_processes_keeps_the_tenant_wall(
     cases = [(outsider, live_id, "unknown_call"), (ident, "0" * 32, "unknown_call"),
              (ident, ended_id, "call_ended")]
     for who, call_id, code in cases:
-        client = PanelClient(f"ws://127.0.0.1:{other_process}/ws/calls?t={tenants.token(who)}")
+        client = PanelClient(f"ws://127.0.0.1:{other_process}/ws/calls", token=tenants.token(who))
         try:
             client.send({"type": "watch", "call_id": call_id})
             answer = client.next_event(0, timeout=20)
@@ -120,7 +120,7 @@ def test_a_live_call_no_process_holds_shows_what_is_stored(
     store.save_turn("demo", call_id, Turn(1, "customer", "The price is too high.", 0, 900),
                     {}, [{"category": "objection", "severity": "warn", "text": "Acknowledge",
                           "rule": "price", "at_ms": 900, "turn_seq": 1}])
-    client = PanelClient(f"ws://127.0.0.1:{other_process}/ws/calls?t={tenants.token(ident)}")
+    client = PanelClient(f"ws://127.0.0.1:{other_process}/ws/calls", token=tenants.token(ident))
     try:
         t0 = time.monotonic()
         client.send({"type": "watch", "call_id": call_id})

@@ -21,7 +21,7 @@ from websockets.frames import Frame, Opcode
 from websockets.sync.client import connect
 
 from plugin.eventloop import IoLoop
-from plugin.web.wsloop import LoopSocket, finished_response, handshake, raw_socket
+from plugin.web.wsloop import LoopSocket, handed_over_response, handshake, raw_socket
 from tests.support import serve_wsgi
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,10 +69,11 @@ def make_echo_app() -> Flask:
             return refusal
         ws.handler = Echo(ws)
         Echo.sockets.append(ws)
-        ws.serve(raw)
-        return finished_response(kind, raw)
+        ws.adopt(raw)
+        return handed_over_response(kind)
 
     app.add_url_rule("/ws/echo", "echo", echo, websocket=True)
+    app.add_url_rule("/ping", "ping", lambda: "pong")
     return app
 
 
@@ -124,6 +125,20 @@ def test_text_and_binary_messages_are_answered_in_order(base: str) -> None:
             ws.send(bytes(i + 1))
         replies = [ws.recv(timeout=10) for _ in range(100)]
     assert replies == [r for i in range(50) for r in (f"echo:m{i}", f"bin:{i + 1}")]
+
+
+def test_open_sockets_hold_no_request_thread(base: str) -> None:
+    """gunicorn runs 8 threads here: 40 open sockets would starve it if each held one."""
+    http = base.replace("ws://", "http://")
+    sockets = [connect(f"{base}/ws/echo") for _ in range(40)]
+    try:
+        assert requests.get(f"{http}/ping", timeout=10).text == "pong"
+        for i, ws in enumerate(sockets):  # every socket is still served, on the loop
+            ws.send(f"s{i}")
+        assert [ws.recv(timeout=10) for ws in sockets] == [f"echo:s{i}" for i in range(40)]
+    finally:
+        for ws in sockets:
+            ws.close()
 
 
 def test_no_compression_is_negotiated(base: str) -> None:

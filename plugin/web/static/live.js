@@ -173,7 +173,7 @@
   // ---------------------------------------------------------------- socket
   function wsUrl() {
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    return `${proto}//${location.host}/ws/calls?t=${encodeURIComponent(token())}`;
+    return `${proto}//${location.host}/ws/calls`; // the token goes in the first message, not the URL
   }
 
   function connect() {
@@ -183,6 +183,7 @@
     state.ws = ws;
     ws.onopen = () => {
       state.retry = 0;
+      ws.send(JSON.stringify({ type: "auth", token: token() })); // first, within a few seconds
       if (state.watchId) { ws.send(JSON.stringify({ type: "watch", call_id: state.watchId })); return; }
       const start = { type: "start", sample_rate: 16000, channels: state.channels,
         record_id: state.record.id, record_type: state.record.type, consent: consentStated() };
