@@ -32,6 +32,7 @@ BLUEPRINTS: list[str] = [
 INIT_HOOKS: list[str] = [
     "workers.celery_app",
     "plugin.web.live_ws",
+    "plugin.web.ratelimit",
 ]
 
 
