@@ -108,8 +108,8 @@ def seed_cmd() -> None:
 @click.option("--host", default=None, help="bind address [default: SALESCOACH_HOST]")
 @click.option("--port", type=int, default=None, help="port [default: SALESCOACH_PORT]")
 @click.option("--threads", type=int, default=256, show_default=True,
-              help="request threads; each open live socket holds one (idle: the I/O loop "
-                   "serves it), so this bounds simultaneous live calls plus HTTP requests")
+              help="request threads for HTTP requests and WebSocket handshakes; open live "
+                   "sockets hold none (the I/O loop serves them)")
 def serve_cmd(host: str | None, port: int | None, threads: int) -> None:
     """Serve the web app and its WebSockets with gunicorn (one process, many threads)."""
     settings = settings_or_exit()
