@@ -105,22 +105,22 @@ def _detach_rep(s: Any, sel: Selection) -> None:
     """What points at the rep without being theirs: connections they made, assignments they
     gave (by name), audit entries by them or about them (pseudonymised)."""
     users = sel.user_ids
-    names = [n for u in s.query(User).filter(User.id.in_(users))
-             for n in (u.name, u.crm_user_id) if n]
+    rows = list(s.query(User).filter(User.id.in_(users)))
+    names = [n for u in rows for n in (u.name, u.crm_user_id) if n]
     s.execute(update(CrmConnection).where(CrmConnection.connected_by.in_(users))
               .values(connected_by=None))
+    tenant_id = sel.subject.tenant_id
     if names:
         s.execute(update(PracticeAssignment).where(
-            PracticeAssignment.tenant_id == sel.subject.tenant_id,
+            PracticeAssignment.tenant_id == tenant_id,
             PracticeAssignment.assigned_by.in_(names)).values(assigned_by=""))
-    s.execute(update(AuditEvent).where(
-        AuditEvent.tenant_id == sel.subject.tenant_id,
-        AuditEvent.actor == sel.subject.value).values(
-            actor=pseudonym(sel.subject.value), actor_name=""))
-    s.execute(update(AuditEvent).where(
-        AuditEvent.tenant_id == sel.subject.tenant_id,
-        AuditEvent.target == f"user:{sel.subject.value}").values(
-            target=f"user:{pseudonym(sel.subject.value)}"))
+    for crm_id in {u.crm_user_id for u in rows}:
+        s.execute(update(AuditEvent).where(
+            AuditEvent.tenant_id == tenant_id, AuditEvent.actor == crm_id).values(
+                actor=pseudonym(crm_id), actor_name=""))
+        s.execute(update(AuditEvent).where(
+            AuditEvent.tenant_id == tenant_id, AuditEvent.target == f"user:{crm_id}").values(
+                target=f"user:{pseudonym(crm_id)}"))
 
 
 def _crm(sel: Selection) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Table, or_, select
 from sqlalchemy.orm import Session
 
+from plugin.crm_auth import salesforce_id18
 from plugin.models import (
     Base,
     Call,
@@ -120,6 +121,18 @@ def subject(tenant_id: str, kind: str, value: str = "") -> Subject:
     return Subject(tenant_id, kind, value)
 
 
+def id_forms(tenant_id: str, value: str) -> list[str]:
+    """The spellings of a CRM id the stored rows may use: a Salesforce id in its 15- and
+    18-character forms (entry paths store 18, people often paste 15)."""
+    forms = {value}
+    if tenant_id.startswith("sf:") and value.isascii() and value.isalnum():
+        if len(value) == 15:
+            forms.add(salesforce_id18(value))
+        elif len(value) == 18 and salesforce_id18(value[:15]).lower() == value.lower():
+            forms.add(value[:15])
+    return sorted(forms)
+
+
 def unclassified_tables() -> list[str]:
     return sorted(set(Base.metadata.tables) - set(TABLES))
 
@@ -189,7 +202,8 @@ def _select_person(session: Session, sel: Selection) -> None:
     t = who.tenant_id
     users: list[int] = []
     if who.kind == "rep":
-        users = _ids(session, User.id, User.tenant_id == t, User.crm_user_id == who.value)
+        users = _ids(session, User.id, User.tenant_id == t,
+                     User.crm_user_id.in_(id_forms(t, who.value)))
         if not users:
             raise UnknownSubject(f"no rep {who.value!r} in this org")
         calls = _ids(session, Call.id, Call.tenant_id == t, Call.user_id.in_(users))
@@ -202,14 +216,15 @@ def _select_person(session: Session, sel: Selection) -> None:
         recordings = _ids(session, Recording.id, Recording.tenant_id == t,
                           or_(Recording.user_id.in_(users), Recording.call_id.in_(calls)))
     else:
-        scenario = customer_scenario_id(who.value)
-        calls = _ids(session, Call.id, Call.tenant_id == t, Call.record_id == who.value)
+        forms = id_forms(t, who.value)
+        scenarios = sorted({customer_scenario_id(f) for f in forms})
+        calls = _ids(session, Call.id, Call.tenant_id == t, Call.record_id.in_(forms))
         sessions = _ids(session, PracticeSession.id, PracticeSession.tenant_id == t,
-                        PracticeSession.scenario_id == scenario)
+                        PracticeSession.scenario_id.in_(scenarios))
         drills = _ids(session, PracticeDrill.id, PracticeDrill.tenant_id == t,
-                      PracticeDrill.scenario_id == scenario)
+                      PracticeDrill.scenario_id.in_(scenarios))
         assignments = _ids(session, PracticeAssignment.id, PracticeAssignment.tenant_id == t,
-                           PracticeAssignment.scenario_id == scenario)
+                           PracticeAssignment.scenario_id.in_(scenarios))
         recordings = _ids(session, Recording.id, Recording.tenant_id == t,
                           Recording.call_id.in_(calls))
     outbox = _ids(session, OutboxItem.id, OutboxItem.tenant_id == t,

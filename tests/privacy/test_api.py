@@ -161,6 +161,10 @@ def test_admin_page_privacy_section_changes_settings_and_deletes(
     shown = client.post(f"/admin/settings?t={token}", headers=HTML, data={
         "group": "privacy", "retention_audio_days": "9999999"})
     assert shown.status_code == 400 and "between 1 and 3650" in shown.get_data(as_text=True)
+    # export the contact from the page's form: the browser downloads the zip
+    zf = _zip(client.post(f"/api/v1/privacy/export?t={token}", headers=HTML,
+                          data={"kind": "contact", "id": "003PG"}))
+    assert json.loads(zf.read("manifest.json"))["tables"]["calls"] == 1
     # delete the contact from the page: redirected to the receipt shown on the page
     resp = client.post(f"/api/v1/privacy/delete?t={token}", headers=HTML,
                        data={"kind": "contact", "id": "003PG"})

@@ -162,3 +162,19 @@ def test_live_calls_and_pipeline_work_block_the_erasure(app: Any, tenants: Any) 
         erase(subject(tenant, "contact", "003Q"), root, "cli:test")
     with db.session_scope() as s:  # nothing was touched
         assert s.scalar(select(Call).where(Call.record_id == "003L")) is not None
+
+
+def test_a_salesforce_id_is_found_in_its_15_and_18_character_forms(app: Any,
+                                                                   tenants: Any) -> None:
+    from plugin.crm_auth import salesforce_id18
+
+    tenant = "sf:00DERASE5"
+    rep = tenants.identity(tenant, "005ID")
+    long_id = salesforce_id18("003XY00000AbCdE")
+    with db.session_scope() as s:
+        s.add(Call(tenant_id=tenant, user_id=rep.user_id, status="analysed", record_id=long_id))
+    receipt = erase(subject(tenant, "contact", "003XY00000AbCdE"),
+                    app.config["SETTINGS"].instance_path, "cli:test")
+    assert receipt["counts"] == {"calls": 1}
+    with db.session_scope() as s:
+        assert s.scalar(select(Call).where(Call.tenant_id == tenant)) is None
