@@ -25,8 +25,11 @@ HIGHLIGHT_CUES: dict[str, tuple[str, ...]] = {
 class NudgeGate:
     """Lets a nudge through unless it repeats a key within the window or the minute is full.
 
-    Critical nudges (risky promises) skip the per-minute cap but never the repeat window;
-    info nudges leave the last slot of each minute free for warnings.
+    The per-minute budget counts coaching nudges only: critical ones (risky promises, a
+    compliance matter) always get through and spend nothing, and a follow-up on a moment
+    whose own nudge was just shown (acknowledge that objection, pause before answering it)
+    rides on that nudge's slot. Info nudges leave the last slot of each minute free for
+    warnings. Nothing skips the repeat window.
     """
 
     def __init__(self, max_per_minute: int, repeat_window_s: float, min_severity: str) -> None:
@@ -45,21 +48,29 @@ class NudgeGate:
             self.suppressed += 1
         return False
 
-    def offer(self, nudge: Nudge) -> bool:
-        """True if ``nudge`` may be shown now (and record it as shown)."""
+    def shown(self, key: str, within_ms: int, now_ms: int) -> bool:
+        """Whether a nudge of ``key`` was let through in the last ``within_ms``."""
+        last = self._last_by_key.get(key)
+        return last is not None and 0 <= now_ms - last <= within_ms
+
+    def offer(self, nudge: Nudge, follow_up: bool = False) -> bool:
+        """True if ``nudge`` may be shown now (and record it as shown). ``follow_up``: it
+        continues a nudge shown moments ago, so it spends no slot of the minute."""
         if _RANK[nudge.severity] < self.min_rank:
             return self._hold(nudge)
         last = self._last_by_key.get(nudge.key)
         if last is not None and nudge.at_ms - last < self.repeat_ms:
             return self._hold(nudge)
-        while self._sent and nudge.at_ms - self._sent[0] >= 60_000:
-            self._sent.popleft()
-        cap = self.max_per_minute
-        if nudge.severity == "info" and cap > 1:
-            cap -= 1
-        if nudge.severity != "critical" and len(self._sent) >= cap:
-            return self._hold(nudge)
-        self._sent.append(nudge.at_ms)
+        counted = nudge.severity != "critical" and not follow_up
+        if counted:
+            while self._sent and nudge.at_ms - self._sent[0] >= 60_000:
+                self._sent.popleft()
+            cap = self.max_per_minute
+            if nudge.severity == "info" and cap > 1:
+                cap -= 1
+            if len(self._sent) >= cap:
+                return self._hold(nudge)
+            self._sent.append(nudge.at_ms)
         self._last_by_key[nudge.key] = nudge.at_ms
         return True
 

@@ -151,9 +151,9 @@ class CoachSession:
         out: list[Nudge] = []
 
         def nudge(category: str, severity: Any, text: str, rule: str,
-                  key: str | None = None) -> None:
+                  key: str | None = None, follow_up: bool = False) -> None:
             n = nz.make(category, severity, text, rule, turn.end_ms, turn.seq, key)
-            if self.gate.offer(n):
+            if self.gate.offer(n, follow_up=follow_up):
                 out.append(n)
 
         interrupted = self.talk.add(turn)
@@ -251,7 +251,8 @@ class CoachSession:
                       f"competitor:{name}")
         if (a.buying_signal and not a.objection and a.detection is not None
                 and a.detection.buying_signal >= self.nudge_at.get("buying_signal", 0.8)):
-            nudge("next_step", "info",
+            # A warning, not a tip: the moment to move the deal on passes with the next turn.
+            nudge("next_step", "warn",
                   "Buying signal: answer it, then propose a concrete next step with a date",
                   "buying_signal")
         vec = a.detection.vector if a.detection else None
@@ -271,6 +272,8 @@ class CoachSession:
             rec.pause_ms = max(0, turn.speech_start_ms - rec.end_ms) if timed else None
             rec.asked_question = bool(a.questions)
             s.pending_objection = None
+            # Advice on answering an objection continues that objection's card.
+            follow_up = self.gate.shown(f"objection:{rec.label}", 90_000, turn.end_ms)
             p_missing = 1.0 - a.ack_confidence
             if not a.acknowledges and a.detection is not None and a.language == "en":
                 sure = rec.confident and p_missing >= self.nudge_at.get("ack_missing", 0.8)
@@ -281,11 +284,12 @@ class CoachSession:
                     nudge("objection", "info",
                           f"Acknowledge their {rec.label.replace('_', ' ')} concern before "
                           "answering it", "missing_acknowledgement",
-                          key=f"missing_acknowledgement:{rec.label}")
+                          key=f"missing_acknowledgement:{rec.label}", follow_up=follow_up)
             elif (rec.confident and rec.pause_ms is not None
                   and rec.pause_ms < th.pause_after_objection_ms):
                 nudge("objection", "info",
-                      "Pause a beat after an objection before you answer", "pause_after_objection")
+                      "Pause a beat after an objection before you answer", "pause_after_objection",
+                      follow_up=follow_up)
 
         if s.pending_questions:
             self._answer_check(turn, a, moments, nudge)

@@ -44,6 +44,38 @@ def test_info_nudges_leave_a_slot_for_warnings() -> None:
     assert gate.offer(_n("w1", 2000, "warn"))
 
 
+def test_critical_nudges_spend_no_slot_of_the_minute() -> None:
+    gate = NudgeGate(max_per_minute=2, repeat_window_s=0, min_severity="info")
+    assert gate.offer(_n("risky:a", 0, "critical"))
+    assert gate.offer(_n("risky:b", 1000, "critical"))
+    # two compliance nudges went out, and both coaching slots are still free
+    assert gate.offer(_n("w1", 2000)) and gate.offer(_n("w2", 3000))
+    assert not gate.offer(_n("w3", 4000))
+
+
+def test_a_follow_up_rides_on_the_slot_of_the_nudge_it_continues() -> None:
+    gate = NudgeGate(max_per_minute=2, repeat_window_s=180, min_severity="info")
+    assert gate.offer(_n("objection:price", 0))
+    assert gate.offer(_n("w1", 1000))
+    assert gate.shown("objection:price", 90_000, 5000)
+    assert not gate.offer(_n("missing_acknowledgement:price", 5000, "info"))
+    assert gate.offer(_n("missing_acknowledgement:price", 5000, "info"), follow_up=True)
+    # a follow-up still never repeats within the window
+    assert not gate.offer(_n("missing_acknowledgement:price", 9000, "info"), follow_up=True)
+    assert not gate.shown("objection:price", 90_000, 120_000)
+
+
+def test_an_unacknowledged_answer_is_nudged_right_after_its_objection_nudge(
+        pb: Playbook) -> None:
+    s = CoachSession(pb, use_embeddings=False)
+    s.on_turn(Turn(0, "rep", "The plan for your team would be forty a seat.", 0, 3000))
+    first = s.on_turn(Turn(1, "customer", "That's too expensive, it's way over our budget.",
+                           3500, 6500))
+    assert [n.rule for n in first.nudges] == ["objection:price"]
+    answer = s.on_turn(Turn(2, "rep", "We have a cheaper plan at twenty a seat.", 7500, 10_000))
+    assert "missing_acknowledgement" in [n.rule for n in answer.nudges]
+
+
 def test_monologue_clock_nudges_while_the_rep_is_still_talking(pb: Playbook) -> None:
     s = CoachSession(pb, use_embeddings=False)
     s.on_turn(Turn(0, "customer", "So tell me about the product.", 0, 2000))
