@@ -18,6 +18,7 @@ from sqlalchemy import delete, select
 
 from plugin.db import db
 from plugin.models import (
+    Call,
     OutboxItem,
     PracticeDrill,
     PracticeReply,
@@ -78,6 +79,14 @@ def enforce(tenant_id: str, instance_path: Path, now: datetime | None = None) ->
                 emptied.append(item.id)
         if emptied:
             ids["outbox_payloads_emptied"] = emptied
+        summaries = []  # the live deep tier's call summary is report content too
+        for call in s.scalars(select(Call).where(Call.tenant_id == tenant_id,
+                                                 Call.created_at < report_cut)):
+            if isinstance(call.metrics, dict) and "deep" in call.metrics:
+                call.metrics = {k: v for k, v in call.metrics.items() if k != "deep"}
+                summaries.append(call.id)
+        if summaries:
+            ids["call_summaries_emptied"] = summaries
 
         models = {"recordings": Recording, "turns": Turn, "practice_replies": PracticeReply,
                   "practice_drills": PracticeDrill, "reports": Report}

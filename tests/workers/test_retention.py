@@ -40,7 +40,8 @@ def _seed(settings: Any, tenant: str, now: datetime) -> dict[str, Any]:
             "retention_audio_days": 30, "retention_transcript_days": 60,
             "retention_report_days": 90} if tenant == TENANT else {}
         user = ensure_user(s, tenant, "005R")
-        call = Call(tenant_id=tenant, user_id=user.id, status="analysed", created_at=ago(100))
+        call = Call(tenant_id=tenant, user_id=user.id, status="analysed", created_at=ago(100),
+                    metrics={"talk_ratio": 0.5, "deep": {"summary": "they want a discount"}})
         s.add(call)
         s.flush()
         for name, days, status in (("old", 40, "done"), ("new", 5, "done"),
@@ -86,7 +87,8 @@ def _counts(tenant: str) -> dict[str, Any]:
 
         payloads = {o.status: o.payload for o in s.scalars(
             select(OutboxItem).where(OutboxItem.tenant_id == tenant))}
-        return {"recordings": n(Recording), "turns": n(Turn), "replies": n(PracticeReply),
+        metrics = [c.metrics for c in s.scalars(select(Call).where(Call.tenant_id == tenant))]
+        return {"metrics": metrics, "recordings": n(Recording), "turns": n(Turn), "replies": n(PracticeReply),
                 "reports": n(Report), "payloads": payloads,
                 "receipts": int(s.scalar(select(func.count()).select_from(PrivacyReceipt).where(
                     PrivacyReceipt.tenant_id == tenant)) or 0)}
@@ -116,6 +118,7 @@ def test_retention_deletes_what_is_older_once(worker_app: Any, celery_worker: An
     # sent write-backs keep only the record they went to; unsent ones keep their payload
     assert got["payloads"]["done"] == {"record_id": "003A"}
     assert got["payloads"]["pending"]["body_text"] == "notes"
+    assert got["metrics"] == [{"talk_ratio": 0.5}]  # the call stays, its deep summary goes
     # the other tenant (default 90 days of audio, 365 of the rest) lost nothing
     kept = _counts(OTHER)
     assert kept["recordings"] == 3 and kept["turns"] == 2 and kept["reports"] == 2
@@ -124,7 +127,8 @@ def test_retention_deletes_what_is_older_once(worker_app: Any, celery_worker: An
         receipt = s.scalar(select(PrivacyReceipt).where(PrivacyReceipt.tenant_id == TENANT))
         assert receipt is not None and receipt.action == "retention"
         assert receipt.counts == {"recordings": 1, "turns": 1, "practice_replies": 1,
-                                  "reports": 1, "outbox_payloads_emptied": 1}
+                                  "reports": 1, "outbox_payloads_emptied": 1,
+                                  "call_summaries_emptied": 1}
         assert sorted(Path(f).name for f in receipt.files) == sorted(
             [mine["rec_old"].name, mine["pdf_old"].name])
     # and a second run (beat fires again) deletes nothing and leaves no new receipt
