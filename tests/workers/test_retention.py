@@ -88,7 +88,8 @@ def _counts(tenant: str) -> dict[str, Any]:
         payloads = {o.status: o.payload for o in s.scalars(
             select(OutboxItem).where(OutboxItem.tenant_id == tenant))}
         metrics = [c.metrics for c in s.scalars(select(Call).where(Call.tenant_id == tenant))]
-        return {"metrics": metrics, "recordings": n(Recording), "turns": n(Turn), "replies": n(PracticeReply),
+        return {"metrics": metrics, "recordings": n(Recording), "turns": n(Turn),
+                "replies": n(PracticeReply),
                 "reports": n(Report), "payloads": payloads,
                 "receipts": int(s.scalar(select(func.count()).select_from(PrivacyReceipt).where(
                     PrivacyReceipt.tenant_id == tenant)) or 0)}
