@@ -84,6 +84,14 @@ def _turn_rows(tenant_id: str, call_id: str, turns: list[Turn]) -> list[TurnRow]
             for i, t in enumerate(turns)]
 
 
+def rep_voice_print(settings: Settings, tenant_id: str, user_id: int | None) -> Any:
+    """The uploading rep's enrolled voice print (from live calls or practice), so a mono
+    recording's "You" is the rep's voice rather than whoever spoke first; None if none."""
+    from plugin.speech.voiceprint import VoicePrintStore
+
+    return VoicePrintStore(settings.instance_path / "voiceprints").load(tenant_id, user_id)
+
+
 def transcribe(recording_id: str, settings: Settings,
                progress: Progress | None = None) -> str | None:
     """Transcribe the recording into the call's turns; returns the call id, or None when the
@@ -96,6 +104,7 @@ def transcribe(recording_id: str, settings: Settings,
             return rec.call_id  # an earlier delivery got past transcription
         rec.status, rec.stage, rec.progress = "running", "transcribing", 0
         path, call_id, tenant_id = Path(rec.path), rec.call_id, rec.tenant_id
+        user_id = rec.user_id
     if not path.is_file():
         raise StageFailed(f"the uploaded file is missing from storage: {path.name}")
 
@@ -113,7 +122,9 @@ def transcribe(recording_id: str, settings: Settings,
     from plugin.speech import get_stt
 
     try:
-        turns = get_stt(settings).transcribe_file(path, progress=on_progress)
+        turns = get_stt(settings).transcribe_file(path, progress=on_progress,
+                                                  rep_print=rep_voice_print(settings, tenant_id,
+                                                                            user_id))
     except (ProviderError, SoftTimeLimitExceeded):
         raise
     except Exception as exc:  # decoder errors from corrupt or truncated audio

@@ -62,11 +62,13 @@ class SpeechToText(ABC):
     capabilities: SttCapabilities
 
     @abstractmethod
-    def transcribe_file(self, path: Path, *, progress: object | None = None) -> list[Turn]:
+    def transcribe_file(self, path: Path, *, progress: object | None = None,
+                        rep_print: object | None = None) -> list[Turn]:
         """Transcribe a recording into speaker turns (rep/customer).
 
         Stereo files: left channel = rep, right channel = customer. Mono files: speakers
-        from the provider's diarization, or alternated by turn where it has none.
+        from the provider's diarization, or alternated by turn where it has none; the rep
+        is the voice nearest ``rep_print`` (the rep's enrolled voice print) when given.
         ``progress``, if given, is called as ``progress(fraction: float)``.
         """
 

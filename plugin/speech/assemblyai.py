@@ -93,7 +93,8 @@ class AssemblyAiStt(SpeechToText):
                                     polling_interval=self.poll_interval)
         return aai.Client(settings=sdk_settings)
 
-    def transcribe_file(self, path: Path, *, progress: object | None = None) -> list[Turn]:
+    def transcribe_file(self, path: Path, *, progress: object | None = None,
+                        rep_print: object | None = None) -> list[Turn]:
         report: Callable[[float], None] | None = progress if callable(progress) else None
         path = Path(path)
         if not path.is_file():
@@ -128,12 +129,40 @@ class AssemblyAiStt(SpeechToText):
         if transcript.status == aai.TranscriptStatus.error:
             raise ProviderInputError(f"AssemblyAI could not transcribe {path.name}: "
                                      f"{transcript.error}")
-        turns = self._turns(transcript.utterances or [], stereo)
+        utterances = transcript.utterances or []
+        rep_label = None if stereo or rep_print is None else \
+            self._rep_label(path, utterances, rep_print)
+        turns = self._turns(utterances, stereo, rep_label)
         if report:
             report(1.0)
         return turns
 
-    def _turns(self, utterances: Sequence[Any], stereo: bool) -> list[Turn]:
+    @staticmethod
+    def _rep_label(path: Path, utterances: Sequence[Any], rep_print: object) -> str | None:
+        """The diarization label whose voice is nearest the rep's print (decoded and
+        embedded here, on the CPU), or None when it cannot be told."""
+        import numpy as np
+
+        from .audio import load_audio
+        from .diarize import rep_label_by_print
+        from .voiceprint import get_embedder
+
+        by_label: dict[str, list[Word]] = {}
+        for u in utterances:
+            by_label.setdefault(str(u.speaker or "A"), []).extend(
+                Word(w.text, int(w.start), int(w.end)) for w in u.words or ())
+        try:
+            audio = load_audio(path)
+            embedder = get_embedder("resemblyzer")
+        except (RuntimeError, ProviderInputError):
+            log.warning("no voice print match for %s", path.name, exc_info=True)
+            return None
+        samples = np.asarray(audio.channels[0], dtype=np.float32)
+        return rep_label_by_print(samples, by_label, embedder,
+                                  np.asarray(rep_print, dtype=np.float64))
+
+    def _turns(self, utterances: Sequence[Any], stereo: bool,
+               rep_label: str | None = None) -> list[Turn]:
         speakers: dict[str, Speaker] = {}
         other: Speaker = "customer" if self.first_speaker == "rep" else "rep"
         out: list[Utterance] = []
@@ -143,7 +172,9 @@ class AssemblyAiStt(SpeechToText):
                 speaker: Speaker = "rep" if channel in ("1", "A") else "customer"
             else:
                 label = str(u.speaker or "A")
-                if label not in speakers:
+                if rep_label is not None:
+                    speakers.setdefault(label, "rep" if label == rep_label else "customer")
+                elif label not in speakers:
                     speakers[label] = self.first_speaker if not speakers else other
                 speaker = speakers[label]
             words = tuple(Word(w.text, int(w.start), int(w.end), round(float(w.confidence), 3))

@@ -149,6 +149,30 @@ def diarize_words(audio: np.ndarray, words: Sequence[Word], embedder: Embedder,
     return utterances_to_turns(utterances)
 
 
+def rep_label_by_print(audio: np.ndarray, words_by_label: dict[str, Sequence[Word]],
+                       embedder: Embedder, rep_print: np.ndarray,
+                       max_pieces: int = 12) -> str | None:
+    """Which of a diarizer's speaker labels is the rep: the one whose voice (its pieces'
+    mean embedding, less what all pieces share) is nearest the rep's print. None when
+    fewer than two labels can be heard or the embedder cannot tell voices by a print."""
+    if embedder.name == "mfcc" or len(words_by_label) < 2:
+        return None
+    labels, embeds = [], []
+    for label, words in words_by_label.items():
+        parts = pieces(words)[:max_pieces]
+        vecs = [e for e in embedder.embed_many([piece_audio(audio, q) for q in parts])
+                if e is not None]
+        if vecs:
+            labels.append(label)
+            embeds.append(vecs)
+    if len(labels) < 2:
+        return None
+    mean = np.mean([e for vecs in embeds for e in vecs], axis=0)
+    target = _unit(np.asarray(rep_print, np.float64) - mean)
+    sims = [float(_unit(np.mean(vecs, axis=0) - mean) @ target) for vecs in embeds]
+    return labels[int(np.argmax(sims))]
+
+
 class SpeakerTracker:
     """Live speaker assignment on one mixed channel (see the module docstring).
 

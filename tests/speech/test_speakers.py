@@ -18,7 +18,12 @@ from plugin.live.scripted import (
     synthesize,
     write_wav,
 )
-from plugin.speech.diarize import SpeakerTracker, pieces, word_attribution
+from plugin.speech.diarize import (
+    SpeakerTracker,
+    pieces,
+    rep_label_by_print,
+    word_attribution,
+)
 from plugin.speech.voiceprint import (
     MfccEmbedder,
     ResemblyzerEmbedder,
@@ -105,6 +110,27 @@ def test_tracker_knows_the_rep_by_voice_print_when_the_customer_speaks_first() -
     assert sides[1:] == truth[1:]
 
 
+def test_a_diarizers_label_is_matched_to_the_reps_print_whoever_spoke_first() -> None:
+    """A cloud diarizer's A/B labels (A: heard first, here the customer) are mapped by the
+    rep's enrolled print, as for an uploaded mono recording."""
+    encoder = ResemblyzerEmbedder.shared()
+    rep_print = enroll(encoder, [_clip(t, "rep") for t in REP_LINES[1:]])
+    assert rep_print is not None
+    clips = [("A", _clip(CUSTOMER_LINES[0], "customer")), ("B", _clip(REP_LINES[0], "rep")),
+             ("A", _clip(CUSTOMER_LINES[1], "customer")), ("B", _clip(REP_LINES[2], "rep"))]
+    audio, words, at = [], {"A": [], "B": []}, 0
+    for label, clip in clips:
+        ms = len(clip) * 1000 // 16000
+        words[label].append(Word("x", at, at + ms))
+        audio.append(clip)
+        audio.append(np.zeros(8000, np.float32))
+        at += ms + 500
+    mixed = np.concatenate(audio)
+    assert rep_label_by_print(mixed, words, encoder, rep_print) == "B"
+    assert rep_label_by_print(mixed, {"A": words["A"]}, encoder, rep_print) is None
+    assert rep_label_by_print(mixed, words, MfccEmbedder(), rep_print) is None
+
+
 def test_tracker_splits_a_final_that_holds_both_voices() -> None:
     tracker = SpeakerTracker(ResemblyzerEmbedder.shared())
     rep, customer = _clip(REP_LINES[2], "rep"), _clip(CUSTOMER_LINES[2], "customer")
@@ -159,3 +185,29 @@ def test_mixed_channel_splits_live_finals_by_voice_after_the_first_turns() -> No
         runs = channel.split(line.text, line.start_ms, line.end_ms, words)
         sides.append("+".join(side for side, _text, _words in runs))
     assert sides == [t.speaker for t in timeline]
+
+
+@pytest.mark.slow
+def test_an_upload_where_the_customer_speaks_first_knows_the_rep_by_the_stored_print(
+        tmp_path: Path) -> None:
+    from plugin.pipeline.stages import rep_voice_print
+    from plugin.settings import load_settings
+    from plugin.speech.engine import WhisperEngine
+    from plugin.speech.local import LocalWhisperStt
+
+    settings = load_settings({"instance_path": tmp_path})
+    encoder = ResemblyzerEmbedder.shared()
+    enrolled = enroll(encoder, [_clip(t, "rep") for t in REP_LINES])
+    assert enrolled is not None
+    VoicePrintStore(tmp_path / "voiceprints").save("sf:00Dx", 7, enrolled)
+    rep_print = rep_voice_print(settings, "sf:00Dx", 7)
+    assert rep_print is not None and rep_voice_print(settings, "sf:00Dx", 8) is None
+
+    call, timeline = build_call(OVERLAP_CALL[1:], voices=DISTINCT_VOICES)  # customer first
+    samples, rate = render(call, "mono")
+    path = write_wav(tmp_path / "upload.wav", samples, rate)
+    turns = LocalWhisperStt(WhisperEngine.shared("", 2), pitch_speakers=False) \
+        .transcribe_file(path, rep_print=rep_print)
+    share = word_attribution(turns, [(t.speaker, t.start_ms, t.end_ms) for t in timeline])
+    assert turns[0].speaker == "customer"
+    assert share is not None and share >= 0.9, share
