@@ -15,7 +15,7 @@ embedding (``plugin.speech.voiceprint``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -149,7 +149,7 @@ def diarize_words(audio: np.ndarray, words: Sequence[Word], embedder: Embedder,
     return utterances_to_turns(utterances)
 
 
-def rep_label_by_print(audio: np.ndarray, words_by_label: dict[str, Sequence[Word]],
+def rep_label_by_print(audio: np.ndarray, words_by_label: Mapping[str, Sequence[Word]],
                        embedder: Embedder, rep_print: np.ndarray,
                        max_pieces: int = 12) -> str | None:
     """Which of a diarizer's speaker labels is the rep: the one whose voice (its pieces'
