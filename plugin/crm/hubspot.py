@@ -470,6 +470,19 @@ class HubSpotAdapter(CrmAdapter):
         return call_id
 
 
+    def delete_call_activity(self, crm_id: str) -> bool:
+        """Archive (HubSpot's delete) our call ``crm_id``; False if it no longer exists."""
+        call_id = self._check_id(crm_id)
+        try:
+            self._call("call delete", lambda hs: hs.crm.objects.calls.basic_api.archive(
+                call_id, _request_timeout=self.timeout))
+        except ProviderInputError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+
 def _is_api_exception(exc: BaseException) -> bool:
     """Each generated SDK package has its own ApiException (and 4xx/5xx subclasses)."""
     return any(c.__name__ == "ApiException" for c in type(exc).__mro__)

@@ -339,6 +339,18 @@ class SalesforceAdapter(CrmAdapter):
         return crm_id
 
 
+    def delete_call_activity(self, crm_id: str) -> bool:
+        """Delete our Task ``crm_id`` (DELETE sobjects/Task); False if already deleted."""
+        self._check_id(crm_id)
+        try:
+            self._call("task delete", lambda sf: _task(sf).delete(crm_id))
+        except ProviderInputError as exc:
+            if exc.status == 404 or "ENTITY_IS_DELETED" in getattr(exc, "codes", set()):
+                return False
+            raise
+        return True
+
+
 def sosl_escape(word: str) -> str:
     """A word for a SOSL ``FIND {…}``: reserved characters escaped with a backslash."""
     return "".join("\\" + ch if ch in SOSL_RESERVED else ch for ch in word

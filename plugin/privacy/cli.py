@@ -88,8 +88,10 @@ def export_cmd(tenant: str, contact: str | None, rep: str | None, everything: bo
 @privacy_group.command("delete")
 @_who_options
 @click.option("--yes", is_flag=True, help="do not ask for confirmation")
+@click.option("--delete-in-crm", is_flag=True,
+              help="also delete the call activities written to the CRM (listed otherwise)")
 def delete_cmd(tenant: str, contact: str | None, rep: str | None, everything: bool,
-               yes: bool) -> None:
+               yes: bool, delete_in_crm: bool) -> None:
     """Delete everything of the subject; prints the receipt (JSON)."""
     from plugin.privacy.erase import LiveCallsOpen, PipelineBusy, erase
     from plugin.privacy.selection import SelectionError
@@ -100,7 +102,8 @@ def delete_cmd(tenant: str, contact: str | None, rep: str | None, everything: bo
         click.confirm(f"Delete all data of {who.label} in {tenant}? This cannot be undone",
                       abort=True)
     try:
-        receipt = erase(who, settings.instance_path, _actor())
+        receipt = erase(who, settings.instance_path, _actor(), settings=settings,
+                        delete_in_crm=delete_in_crm)
     except LiveCallsOpen as exc:
         raise click.ClickException(f"{exc}: {', '.join(exc.call_ids)}") from None
     except PipelineBusy as exc:

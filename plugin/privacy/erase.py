@@ -37,12 +37,13 @@ from plugin.privacy.selection import (
     collect,
     relative,
 )
+from plugin.providers.errors import ProviderError
+from plugin.settings import Settings
 
 log = logging.getLogger(__name__)
 
-CRM_NOTE = ("Sales Coach cannot delete activities in your CRM (its adapters have no delete "
-            "call, and the CRM record is the customer's own): delete these by id in the CRM "
-            "if the request covers them.")
+CRM_NOTE = ("Left in your CRM (the record is the customer's own): delete it there by id. "
+            "Sales Coach deletes them itself when the erasure is asked with delete_in_crm.")
 
 
 class LiveCallsOpen(SelectionError):
@@ -67,8 +68,13 @@ def pseudonym(crm_user_id: str) -> str:
     return "erased:" + hashlib.sha256(crm_user_id.encode()).hexdigest()[:12]
 
 
-def erase(who: Subject, instance_path: Path, actor: Any) -> dict[str, Any]:
-    """Delete everything of ``who``; returns the receipt (also stored in privacy_receipts)."""
+def erase(who: Subject, instance_path: Path, actor: Any, *, settings: Settings | None = None,
+          delete_in_crm: bool = False) -> dict[str, Any]:
+    """Delete everything of ``who``; returns the receipt (also stored in privacy_receipts).
+
+    ``delete_in_crm`` (with ``settings``): also delete the call activities Sales Coach wrote
+    to the CRM, through the adapters' delete call, once the admin has the customer's consent
+    to; each activity's outcome is in the receipt. Without it they are only listed."""
     root = instance_path.resolve()
     with db.session_scope() as s:
         sel = collect(s, who, root)
@@ -76,6 +82,8 @@ def erase(who: Subject, instance_path: Path, actor: Any) -> dict[str, Any]:
             raise LiveCallsOpen(sel.live_calls)
         if sel.busy:
             raise PipelineBusy(sel.busy)
+        # before the rows go: a tenant's erasure deletes its CRM connections too
+        adapters = _adapters(s, who.tenant_id, settings, sel) if delete_in_crm else {}
         files = list(all_files(sel))
         if who.kind == "rep":
             _detach_rep(s, sel)
@@ -90,14 +98,59 @@ def erase(who: Subject, instance_path: Path, actor: Any) -> dict[str, Any]:
             files=[relative(f, root) for f in files], crm_activities=_crm(sel))
         s.add(receipt)
         s.flush()
-        if who.kind != "tenant":  # a tenant's audit log goes with it; the receipt stays
-            audit.record(s, who.tenant_id, actor, "privacy.delete", who.label,
-                         receipt_id=receipt.id, counts=receipt.counts)
+        receipt_id = receipt.id
         out = receipt_dict(receipt)
     removed = remove_files(files, sel.folders)
+    if delete_in_crm:
+        out["crm_activities"] = _delete_in_crm(out["crm_activities"], adapters)
+    with db.session_scope() as s:  # the CRM outcomes, and the audit event that names them
+        row = s.get(PrivacyReceipt, receipt_id)
+        if row is not None:
+            row.crm_activities = out["crm_activities"]
+        if who.kind != "tenant":  # a tenant's audit log goes with it; the receipt stays
+            audit.record(s, who.tenant_id, actor, "privacy.delete", who.label,
+                         receipt_id=receipt_id, counts=out["counts"],
+                         crm_deleted=sum(1 for a in out["crm_activities"]
+                                         if a.get("deleted_in_crm")))
     out["files_removed"] = removed
     log.info("privacy erase %s of %s by %s: %s", who.label, who.tenant_id, out["actor"],
              out["counts"])
+    return out
+
+
+def _adapters(s: Any, tenant_id: str, settings: Settings | None,
+              sel: Selection) -> dict[str, Any]:
+    """The CRM adapter of each CRM the subject's activities went to (None: not connected)."""
+    from plugin.crm.factory import adapter_for
+
+    if settings is None:
+        raise SelectionError("deleting in the CRM needs the settings (CRM apps)")
+    out: dict[str, Any] = {}
+    for kind in sorted({a["crm"] for a in sel.crm_activities}):
+        try:
+            out[kind] = adapter_for(s, tenant_id, settings, kind=kind)
+        except ProviderError as exc:
+            log.warning("no %s adapter for %s: %s", kind, tenant_id, exc)
+            out[kind] = None
+    return out
+
+
+def _delete_in_crm(activities: list[dict[str, Any]],
+                   adapters: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each activity with its outcome: ``deleted_in_crm`` or ``left_in_crm`` and why."""
+    out = []
+    for a in activities:
+        item = {k: v for k, v in a.items() if k != "note"}
+        adapter = adapters.get(a["crm"])
+        if adapter is None:
+            item.update(left_in_crm=True, error=f"{a['crm']} is not connected: delete it there")
+        else:
+            try:
+                existed = adapter.delete_call_activity(a["crm_id"])
+                item.update(left_in_crm=False, deleted_in_crm=True, already_gone=not existed)
+            except ProviderError as exc:
+                item.update(left_in_crm=True, error=f"{a['crm']} refused: {exc}"[:500])
+        out.append(item)
     return out
 
 

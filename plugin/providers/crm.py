@@ -51,3 +51,8 @@ class CrmAdapter(ABC):
         """Rewrite the notes of the activity ``crm_id`` that Sales Coach wrote earlier (same
         record, same key); returns its id. Repeating it changes nothing more."""
         raise ProviderInputError(f"updating {self.kind} activities is not supported")
+
+    def delete_call_activity(self, crm_id: str) -> bool:
+        """Delete the activity ``crm_id`` that Sales Coach wrote (a privacy erasure the admin
+        asked to reach the CRM); False when it was already gone. Repeating it is harmless."""
+        raise ProviderInputError(f"deleting {self.kind} activities is not supported")

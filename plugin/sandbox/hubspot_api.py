@@ -393,6 +393,21 @@ def update_object(object_type: str, rid: str) -> Response:
     return jsonify(render(obj, rec, sorted(props)))
 
 
+@bp.delete("/crm/v3/objects/<object_type>/<rid>")
+def archive_object(object_type: str, rid: str) -> Response:
+    """HubSpot's archive: 204, and 204 again for an id already gone (as HubSpot answers)."""
+    obj = _obj(object_type)
+    st = state()
+    with st.store.lock:
+        rec = _lookup(obj, rid, "")
+        if rec is not None:
+            with st.store.tx() as c:
+                c.execute("DELETE FROM records WHERE obj=? AND id=?", (obj, rec["id"]))
+                c.execute("DELETE FROM associations WHERE (from_obj=? AND from_id=?) OR "
+                          "(to_obj=? AND to_id=?)", (obj, rec["id"], obj, rec["id"]))
+    return Response(status=204)
+
+
 SEARCH_OPS = {"EQ", "NEQ", "IN", "NOT_IN", "HAS_PROPERTY", "NOT_HAS_PROPERTY", "GT", "GTE", "LT",
               "LTE", "CONTAINS_TOKEN"}
 

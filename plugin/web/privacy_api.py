@@ -3,7 +3,8 @@ data, the receipts of those and of retention runs, and the audit log (JSON or CS
 
 All under ``/api/v1/privacy/…``, admin only, walled to the admin's tenant. The export and
 delete routes take JSON ``{"kind": "contact|rep|tenant", "id": "…"}`` or the admin page's
-form; a tenant erasure must repeat the tenant id in ``confirm``.
+form; a tenant erasure must repeat the tenant id in ``confirm``; ``delete_in_crm: true``
+also deletes the call activities written to the CRM (once the customer agreed to it).
 """
 
 from __future__ import annotations
@@ -35,11 +36,13 @@ AUDIT_FIELDS = ("id", "at", "actor", "actor_name", "action", "target", "details"
 
 def _body() -> dict[str, Any]:
     if request.is_json:
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict):
             raise ApiError(400, "invalid_request", "send a JSON object")
-        return body
-    return {k: request.form.get(k, "") for k in ("kind", "id", "confirm")}
+        return data
+    form: dict[str, Any] = {k: request.form.get(k, "") for k in ("kind", "id", "confirm")}
+    form["delete_in_crm"] = request.form.get("delete_in_crm", "") in ("on", "true", "1")
+    return form
 
 
 def _subject(identity: Identity, body: dict[str, Any]) -> Subject:
@@ -96,8 +99,14 @@ def delete_route() -> Any:
         if who.kind == "tenant" and body.get("confirm") != identity.tenant_id:
             raise ApiError(400, "confirm_required", "to erase the whole org, repeat its id "
                            f"({identity.tenant_id}) in 'confirm'", field="confirm")
+        in_crm = body.get("delete_in_crm", False)
+        if not isinstance(in_crm, bool):
+            raise ApiError(400, "invalid_request", "delete_in_crm must be true or false",
+                           field="delete_in_crm")
+        settings = current_app.config["SETTINGS"]
         try:
-            receipt = erase(who, current_app.config["SETTINGS"].instance_path, identity)
+            receipt = erase(who, settings.instance_path, identity, settings=settings,
+                            delete_in_crm=in_crm)
         except LiveCallsOpen as exc:
             raise ApiError(409, "calls_live", str(exc), call_ids=exc.call_ids) from None
         except PipelineBusy as exc:

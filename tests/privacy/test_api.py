@@ -123,6 +123,7 @@ def test_bad_privacy_requests_are_precise_4xx(client: Any, tenants: Any) -> None
         ({"kind": "tenant"}, 400, "confirm_required"),
         ({"kind": "tenant", "confirm": "sf:00DOTHER"}, 400, "confirm_required"),
         ({"kind": "contact", "id": "003LIVE"}, 409, "calls_live"),
+        ({"kind": "contact", "id": "003X", "delete_in_crm": "yes"}, 400, "invalid_request"),
     ]
     for body, status, code in cases:
         resp = client.post("/api/v1/privacy/delete", json=body, headers=headers)
