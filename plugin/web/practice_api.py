@@ -103,6 +103,32 @@ def post_drill() -> Any:
                                     body.get("scenario_id"), body.get("previous_id")), 201)
 
 
+@bp.post("/drills/audio")
+@require_identity
+def post_drill_audio() -> Any:
+    """A drill answered by voice: the WAV (multipart field ``audio``, or the raw body) with
+    ``customer_line`` and optional ``scenario_id`` / ``previous_id`` as form fields (or query
+    parameters with a raw body); the transcript is scored as a typed answer would be."""
+    fields = request.form if request.files else request.args
+    line = fields.get("customer_line", "")
+    if not line.strip():
+        raise ApiError(400, "invalid_request", "missing field 'customer_line'",
+                       field="customer_line")
+    previous: Any = fields.get("previous_id") or None
+    if previous is not None:
+        if not (previous.isascii() and previous.isdigit() and len(previous) <= 18):
+            raise ApiError(400, "invalid_request", "previous_id must be an integer",
+                           field="previous_id")
+        previous = int(previous)
+    raw = _audio_bytes()
+    _check_wav(raw)
+    text = _transcribe(raw)
+    result = _service().drill(line, text, fields.get("scenario_id") or None, previous,
+                              source="voice")
+    result["transcript"] = text
+    return _commit(result, 201)
+
+
 @bp.get("/drills")
 @require_identity
 def list_drills() -> Any:

@@ -150,3 +150,41 @@ def test_drill_and_brief_in_a_400px_sidebar(base_url: str) -> None:
             assert not errors, errors
         finally:
             browser.close()
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
+def test_a_drill_answered_by_voice_shows_the_transcript_and_its_feedback(base_url: str,
+                                                                         tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    # given Chromium whose fake microphone plays a spoken answer to a price objection
+    wav = tmp_path / "drill.wav"
+    subprocess.run(["espeak-ng", "-s", "140", "-w", str(wav),
+                    "I understand. What is the budget you are comparing us with?"],
+                   check=True, capture_output=True)
+    args = [*ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={wav}"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
+        try:
+            page = browser.new_page(viewport={"width": 400, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"{base_url}/demo")
+            page.click("nav.tabs a:has-text('Practice')")
+            # recording needs the customer's line first
+            page.click("#drill-mic")
+            expect(page.locator("#practice-error")).to_contain_text("customer's line first")
+            page.fill("#drill-line", "Your price is too high for us.")
+            # when the rep records an answer and stops
+            page.click("#drill-mic")
+            expect(page.locator("#drill-mic")).to_have_class("secondary recording")
+            page.wait_for_timeout(5000)
+            page.click("#drill-mic")
+            # then the transcript fills the answer box and the drill is scored
+            result = page.locator("#drill-result .scorecard-reply")
+            expect(result.locator(".head")).to_contain_text("Drill", timeout=120_000)
+            expect(page.locator("#drill-text")).to_have_value(re.compile("budget", re.I))
+            assert not errors, errors
+        finally:
+            browser.close()

@@ -311,15 +311,16 @@
   // Voice: record PCM with Web Audio and upload a 16 kHz mono WAV -------------------------
   const rec = { ctx: null, stream: null, node: null, chunks: [], rate: 48000 };
 
-  async function toggleMic() {
-    const btn = $("mic-btn");
+  // One recorder for the session's "Answer by voice" and the drill's: press to record,
+  // press again to stop and hand the WAV to ``onBlob``.
+  async function toggleRecording(btn, idleLabel, onBlob) {
     if (rec.ctx) {
       btn.classList.remove("recording");
-      btn.textContent = "Answer by voice";
+      btn.textContent = idleLabel;
       const blob = encodeWav(rec.chunks, rec.rate);
       rec.node.disconnect(); rec.stream.getTracks().forEach((t) => t.stop()); await rec.ctx.close();
       rec.ctx = null;
-      await sendReply("", blob);
+      await onBlob(blob);
       return;
     }
     try {
@@ -335,6 +336,7 @@
     btn.classList.add("recording");
     btn.textContent = "Stop & send";
   }
+  const toggleMic = () => toggleRecording($("mic-btn"), "Answer by voice", (blob) => sendReply("", blob));
 
   function encodeWav(chunks, rate) {
     const target = 16000;
@@ -445,22 +447,37 @@
     } catch (err) { /* the drill works without the record's lines */ }
   }
 
-  async function sendDrill() {
+  async function sendDrill(audioBlob) {
     showError(null);
     const line = $("drill-line").value, text = $("drill-text").value;
-    if (!line.trim() || !text.trim()) { showError(new Error("Type the customer's line and your answer.")); return; }
+    const voiced = audioBlob instanceof Blob;
+    if (!line.trim() || (!voiced && !text.trim())) { showError(new Error("Type the customer's line and your answer.")); return; }
     const body = { customer_line: line, text };
     if (drill.last && drill.line === line.trim()) body.previous_id = drill.last.id;
     $("drill-btn").disabled = true;
-    $("drill-status").textContent = "Scoring…";
+    $("drill-status").textContent = voiced ? "Transcribing and scoring…" : "Scoring…";
     try {
-      const r = await api("/api/v1/practice/drills", { method: "POST", body });
+      let r;
+      if (voiced) {
+        const form = new FormData();
+        form.append("audio", audioBlob, "answer.wav");
+        form.append("customer_line", line);
+        if (body.previous_id) form.append("previous_id", String(body.previous_id));
+        r = await api("/api/v1/practice/drills/audio", { method: "POST", body: form });
+        $("drill-text").value = r.transcript;
+      } else {
+        r = await api("/api/v1/practice/drills", { method: "POST", body });
+      }
       drill.last = r; drill.line = line.trim();
       renderDrill(r);
       $("drill-btn").textContent = "Try again";
     } catch (err) { showError(err); }
     finally { $("drill-btn").disabled = false; $("drill-status").textContent = ""; }
   }
+  const toggleDrillMic = () => {
+    if (!rec.ctx && !$("drill-line").value.trim()) { showError(new Error("Type the customer's line first.")); return; }
+    return toggleRecording($("drill-mic"), "Answer by voice", (blob) => sendDrill(blob));
+  };
 
   function renderDrill(r) {
     const parts = [
@@ -497,7 +514,8 @@
   $("finish-btn").addEventListener("click", finish);
   if ($("mic-btn") && root.dataset.voice === "true") $("mic-btn").addEventListener("click", toggleMic);
 
-  $("drill-btn").addEventListener("click", sendDrill);
+  $("drill-btn").addEventListener("click", () => sendDrill());
+  if ($("drill-mic") && root.dataset.voice === "true") { $("drill-mic").hidden = false; $("drill-mic").addEventListener("click", toggleDrillMic); }
   $("drill-line").addEventListener("input", () => { $("drill-btn").textContent = "Get feedback"; });
   $("speak-toggle").addEventListener("change", (e) => { voice.on = e.target.checked; if (!voice.on && window.speechSynthesis) window.speechSynthesis.cancel(); });
   voice.on = $("speak-toggle").checked && "speechSynthesis" in window;
