@@ -239,6 +239,7 @@ class LiveCall:
         for ch in self._channels:  # a network STT's final is handled when it arrives
             ch.stream.on_ready = lambda ch=ch: self._kick(ch)
         self._speaking_at = -SPEAKING_EVERY_MS
+        self._told_speaking: str | None = None  # last "speaking" event sent (mixed channel)
         self._speaking: str | None = None
         self._setup_voices()
 
@@ -596,8 +597,14 @@ class LiveCall:
         if now_ms - self._last_tick_ms < TICK_EVERY_MS:
             return
         self._last_tick_ms = now_ms
+        who = self.speaking(now_ms)
+        if who != self._told_speaking and any(ch.mixed is not None for ch in self._channels):
+            # One microphone hears both voices, so the panel cannot tell from its level whether
+            # the rep is talking (its spoken cues wait for the rep); the tracker can.
+            self._told_speaking = who
+            self.emit({"type": "speaking", "speaker": who, "at_ms": now_ms})
         try:
-            produced = self.coach.on_tick(now_ms, speaking=self.speaking(now_ms))
+            produced = self.coach.on_tick(now_ms, speaking=who)
         except Exception:  # noqa: BLE001
             log.exception("coach tick failed on call %s", self.call_id)
             return

@@ -151,7 +151,8 @@
   function onPcm(index, pcm) {
     if (!state.running) return;
     const role = state.channels[index];
-    if (role === "rep" || role === "mixed") trackRepLevel(pcm);
+    if (role === "rep") trackRepLevel(pcm);
+    else if (role === "mixed") trackMixedLevel(pcm);
     const frame = new Uint8Array(1 + pcm.byteLength);
     frame[0] = index;
     frame.set(new Uint8Array(pcm.buffer, pcm.byteOffset, pcm.byteLength), 1);
@@ -167,6 +168,11 @@
     for (let i = 0; i < pcm.length; i++) sum += pcm[i] * pcm[i];
     const rms = Math.sqrt(sum / Math.max(1, pcm.length)) / 32768;
     if (rms > 0.01) state.repLevelAt = performance.now();
+  }
+  // One mixed channel hears both voices: its level says someone talks, and the server's
+  // "speaking" events (its voice tracker) say who; the customer's voice is not the rep's.
+  function trackMixedLevel(pcm) {
+    if (state.speakingNow !== "customer") trackRepLevel(pcm);
   }
   const repTalking = () => performance.now() - state.repLevelAt < 900;
 
@@ -234,6 +240,7 @@
         while (state.buffers.length && state.ws.readyState === WebSocket.OPEN) state.ws.send(state.buffers.shift());
         break;
       case "partial": showPartial(ev); break;
+      case "speaking": state.speakingNow = ev.speaker; break;
       case "final": addTurn(ev); break;
       case "nudge": addNudge(ev); break;
       case "metrics": showMetrics(ev.metrics || {}); break;
