@@ -31,9 +31,21 @@ def secret_key(settings: Settings) -> str:
 
 
 def encryption_key(settings: Settings) -> str:
-    return settings.encryption_key or _instance_secret(
-        settings.instance_path / "encryption.key", lambda: Fernet.generate_key().decode()
-    )
+    """The Fernet key; generated beside the database only outside production (production
+    settings refuse to load without one, and this refuses again rather than write a file)."""
+    if settings.encryption_key:
+        return settings.encryption_key
+    if settings.env == "production":
+        raise RuntimeError("SALESCOACH_ENCRYPTION_KEY is required when SALESCOACH_ENV=production")
+    return _instance_secret(settings.instance_path / "encryption.key",
+                            lambda: Fernet.generate_key().decode())
+
+
+def sandbox_token(settings: Settings) -> str:
+    """Bearer token of the CRM sandbox's admin API (``/_sandbox/*``): the setting, else one
+    generated once into the instance folder, where the product's own seeding code reads it."""
+    return settings.sandbox_admin_token or _instance_secret(
+        settings.instance_path / "sandbox-admin.token", lambda: secrets.token_urlsafe(32))
 
 
 class SecretBox:

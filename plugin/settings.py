@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     # every limit off (load tests of a single client).
     ratelimit_storage_url: str = ""
     ratelimit_enabled: bool = True
+    share_link_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)  # read-only report links
+    stream_token_ttl_s: int = Field(default=3600, ge=30)  # Twilio stream token: one call
+    # The CRM sandbox's admin API (/_sandbox/tokens, reset, seed, faults) wants this bearer
+    # token; empty: generated once into the instance folder (plugin.security.sandbox_token).
+    sandbox_admin_token: str = ""
 
     @field_validator("database_url", "broker_url", "pubsub_url", "result_backend")
     @classmethod
@@ -111,8 +116,11 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{self.instance_path / 'salescoach.db'}"
         if not self.broker_url:
             self.broker_url = "filesystem://"
-        if self.env == "production" and not self.secret_key:
-            raise ValueError("SALESCOACH_SECRET_KEY is required when SALESCOACH_ENV=production")
+        if self.env == "production":
+            problems = production_problems(self)
+            if problems:
+                raise ValueError("SALESCOACH_ENV=production refuses to start: "
+                                 + "\n".join(problems))
         return self
 
     # Derived choices -------------------------------------------------------------------
@@ -132,6 +140,63 @@ class Settings(BaseSettings):
         if self.llm_engine == "auto":
             return "gemini" if self.gemini_api_key else "local"
         return self.llm_engine
+
+
+# Values seen in examples and templates; a secret equal to one of them is no secret.
+PLACEHOLDER_SECRETS = {"changeme", "change-me", "change_me", "secret", "secret-key",
+                       "secretkey", "dev", "development", "test", "test-secret", "password",
+                       "x", "xxx", "todo", "replace-me", "your-secret-key", "please-change"}
+MIN_SECRET_BITS = 128  # 16 random bytes: ~22 base64 characters
+
+
+def secret_strength_bits(value: str) -> float:
+    """A rough entropy estimate of ``value``: its length times log2 of the alphabet its
+    characters come from (lower, upper, digits, other), capped by distinct characters."""
+    import math
+
+    if not value:
+        return 0.0
+    alphabet = 0
+    if any(c.islower() for c in value):
+        alphabet += 26
+    if any(c.isupper() for c in value):
+        alphabet += 26
+    if any(c.isdigit() for c in value):
+        alphabet += 10
+    if any(not c.isalnum() for c in value):
+        alphabet += 32
+    distinct = len(set(value))
+    per_char = math.log2(max(2, min(alphabet, distinct * 4)))
+    return len(value) * per_char
+
+
+def production_problems(s: Settings) -> list[str]:
+    """What keeps a production instance from starting closed: one phrase per setting."""
+    problems = []
+    if s.demo:
+        problems.append("SALESCOACH_DEMO must be false (demo mode hands out admin sessions "
+                        "to any visitor)")
+    if not s.secret_key:
+        problems.append("SALESCOACH_SECRET_KEY is required (at least 32 random characters, "
+                        "e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')")
+    elif (s.secret_key.strip().lower() in PLACEHOLDER_SECRETS or len(s.secret_key) < 32
+          or secret_strength_bits(s.secret_key) < MIN_SECRET_BITS):
+        problems.append("SALESCOACH_SECRET_KEY is weak (a placeholder or under 32 random "
+                        "characters); generate one with secrets.token_urlsafe(48)")
+    if not s.encryption_key:
+        problems.append("SALESCOACH_ENCRYPTION_KEY is required (a Fernet key: python -c "
+                        "'from cryptography.fernet import Fernet; "
+                        "print(Fernet.generate_key().decode())'); no key file is generated "
+                        "in production")
+    else:
+        try:
+            from cryptography.fernet import Fernet
+
+            Fernet(s.encryption_key.encode())
+        except Exception:  # noqa: BLE001 - any failure means not a Fernet key
+            problems.append("SALESCOACH_ENCRYPTION_KEY is not a Fernet key (32 url-safe "
+                            "base64-encoded bytes)")
+    return problems
 
 
 def _read_env_file(path: Path) -> dict[str, str]:
@@ -172,6 +237,11 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         lines = []
         for err in exc.errors():
             field = ".".join(str(p) for p in err["loc"]) or "settings"
+            if not err["loc"] and "refuses to start: " in err["msg"]:
+                # the production checks: one line per setting, no secret values echoed
+                lines += [f"  {p}" for p in err["msg"].split("refuses to start: ", 1)[1]
+                          .splitlines()]
+                continue
             name = ENV_PREFIX + field.upper() if field != "settings" else "settings"
             lines.append(f"  {name}: {err['msg']} (got {err.get('input')!r})")
         raise SettingsError("invalid configuration:\n" + "\n".join(lines)) from None

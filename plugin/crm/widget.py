@@ -29,11 +29,15 @@ def call_score(data: dict[str, Any]) -> int | None:
 
 
 def call_history(session: Session, tenant_id: str, record_id: str, settings: Settings,
-                 limit: int = 10) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-    """(last_call, trend oldest→newest) for a CRM record from our Call/Report tables."""
-    calls = session.scalars(select(Call).where(Call.tenant_id == tenant_id,
-                                               Call.record_id == record_id)
-                            .order_by(Call.created_at.desc()).limit(limit)).all()
+                 limit: int = 10, *, calls_visible: Any = None,
+                 ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """(last_call, trend oldest→newest) for a CRM record from our Call/Report tables;
+    ``calls_visible`` (a WHERE clause, ``plugin.tenancy.visible_filter``) keeps to the calls
+    the viewer may see."""
+    q = select(Call).where(Call.tenant_id == tenant_id, Call.record_id == record_id)
+    if calls_visible is not None:
+        q = q.where(calls_visible)
+    calls = session.scalars(q.order_by(Call.created_at.desc()).limit(limit)).all()
     last: dict[str, Any] | None = None
     trend: list[dict[str, Any]] = []
     for call in calls:
@@ -83,8 +87,9 @@ def record_summary(session: Session, tenant_id: str, record_id: str, record_type
 
 
 def widget_context(session: Session, tenant_id: str, record_id: str, record_type: str,
-                   settings: Settings) -> dict[str, Any]:
+                   settings: Settings, *, calls_visible: Any = None) -> dict[str, Any]:
     """``{"record", "last_call", "trend"}`` for the widget of one CRM record."""
-    last, trend = call_history(session, tenant_id, record_id, settings)
+    last, trend = call_history(session, tenant_id, record_id, settings,
+                               calls_visible=calls_visible)
     return {"record": record_summary(session, tenant_id, record_id, record_type, settings),
             "last_call": last, "trend": trend}

@@ -66,6 +66,15 @@ def dumps(event: dict[str, Any]) -> str:
     return json.dumps(event, default=jsonable)
 
 
+def _may(identity: Identity, call_id: str, *, act: bool) -> bool:
+    """The person wall for sockets (``plugin.tenancy.may_see_call``) on its own session."""
+    from plugin.db import db
+    from plugin.tenancy import may_see_call
+
+    with db.session_scope() as s:
+        return may_see_call(s, identity, call_id, act=act)
+
+
 class Connection:
     """Feeds frames of one source into a live call and streams its events back.
 
@@ -247,6 +256,12 @@ class Connection:
             return
         identity = self.identity
         assert identity is not None
+        if frame.call_id and not _may(identity, frame.call_id, act=True):
+            # Feeding audio into a call (start with its id, resume) is for its owner only;
+            # another rep's, a manager's or an admin's attempt reads like an unknown call.
+            self.source.started = None
+            self._source_error(SourceError("unknown_call", "no such call for this account"))
+            return
         try:
             call, resumed = self.registry.start(identity.tenant_id, identity.user_id, frame, self)
         except store.UnknownCall:
@@ -318,6 +333,11 @@ class Connection:
         if self.watching is not None or self.remote is not None:
             self._source_error(SourceError("already_started", "this socket already watches a "
                                            "call; open another socket to watch another"))
+            return
+        if not _may(self.identity, call_id, act=False):
+            # the owner, their team's manager and admins may watch; anyone else is told the
+            # same as for a call that does not exist
+            self._source_error(SourceError("unknown_call", "no such live call for this account"))
             return
         call = self.registry.get(call_id)
         if call is None:

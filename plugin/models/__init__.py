@@ -11,11 +11,11 @@ from plugin.models.practice import (
     PracticeSession,
 )
 from plugin.models.privacy import AuditEvent, PrivacyReceipt
-from plugin.models.tenancy import CrmConnection, Playbook, Tenant, User
+from plugin.models.tenancy import CrmConnection, Playbook, Team, Tenant, User
 
 __all__ = [
     "Base", "TenantScoped", "as_dict", "new_id", "utcnow",
-    "Tenant", "User", "Playbook", "CrmConnection",
+    "Tenant", "Team", "User", "Playbook", "CrmConnection",
     "Call", "Turn", "Nudge",
     "PracticeSession", "PracticeReply", "PracticeScenario", "PracticeAssignment", "PracticeDrill",
     "Recording", "Report", "OutboxItem", "OutboxAttempt",

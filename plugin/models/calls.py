@@ -31,6 +31,9 @@ class Call(TenantScoped, Base):
     # when the call started and what the client stated ("", "notified", "obtained").
     consent_policy: Mapped[str] = mapped_column(String(16), default="", server_default="")
     consent: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    # Report links (``?s=``) issued before this instant no longer open (revoked).
+    shares_revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                               nullable=True)
 
 
 class Turn(TenantScoped, Base):

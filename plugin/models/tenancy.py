@@ -24,8 +24,18 @@ class Tenant(Base):
     settings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
 
+class Team(TenantScoped, Base):
+    """A group of reps with their manager (``users.team_id``); managers see their team's
+    calls (docs/security.md)."""
+
+    __tablename__ = "teams"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+
+
 class User(TenantScoped, Base):
-    """A rep (or admin) of a tenant, identified by their CRM user id."""
+    """A rep, manager or admin of a tenant, identified by their CRM user id."""
 
     __tablename__ = "users"
     __table_args__ = (UniqueConstraint("tenant_id", "crm_user_id"),)
@@ -33,7 +43,9 @@ class User(TenantScoped, Base):
     crm_user_id: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(255), default="")
     email: Mapped[str] = mapped_column(String(255), default="")
-    role: Mapped[str] = mapped_column(String(16), default="rep")  # rep | admin
+    role: Mapped[str] = mapped_column(String(16), default="rep")  # rep | manager | admin
+    team_id: Mapped[int | None] = mapped_column(
+        ForeignKey("teams.id", ondelete="SET NULL"), nullable=True, index=True)
 
 
 class Playbook(TenantScoped, Base):

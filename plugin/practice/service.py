@@ -25,7 +25,7 @@ from plugin.practice.scenarios import Scenario, get_scenario, library
 from plugin.practice.scorecard import build_progress, build_scorecard
 from plugin.practice.scoring import Meaning, score_reply
 from plugin.security import Identity
-from plugin.tenancy import get_owned
+from plugin.tenancy import get_owned, visible, visible_filter
 from plugin.web.errors import ApiError
 
 MAX_HISTORY = 200
@@ -131,13 +131,19 @@ class PracticeService:
         self.buyer_llm = buyer_llm  # llm_buyer.GeminiBuyer, or None for the local buyer
 
     # Lookups --------------------------------------------------------------------------
-    def _owned(self, session_id: str, lock: bool = False) -> PracticeSession:
+    def _owned(self, session_id: str, lock: bool = False, *,
+               read: bool = False) -> PracticeSession:
+        """The session if it is the rep's own (``read``: or one the viewer may see, i.e. a
+        manager's team member's or, for an admin, the tenant's), else 404."""
         if not isinstance(session_id, str) or len(session_id) > 64:
             raise ApiError(404, "not_found", "practice session not found")
-        row = get_owned(self.s, PracticeSession, session_id, self.who.tenant_id,
-                        "practice session")
-        if row.user_id != self.who.user_id:
-            raise ApiError(404, "not_found", "practice session not found")
+        if read:
+            row = visible(self.s, PracticeSession, session_id, self.who, "practice session")
+        else:
+            row = get_owned(self.s, PracticeSession, session_id, self.who.tenant_id,
+                            "practice session")
+            if row.user_id != self.who.user_id:
+                raise ApiError(404, "not_found", "practice session not found")
         if lock:
             self.s.refresh(row, with_for_update=True)
         return row
@@ -195,7 +201,11 @@ class PracticeService:
         return self.view(row)
 
     def get(self, session_id: str) -> dict[str, Any]:
-        return self.view(self._owned(session_id))
+        return self.view(self._owned(session_id, read=True))
+
+    def check_own(self, session_id: str) -> None:
+        """404 unless the session is the rep's own (before costly work on a reply)."""
+        self._owned(session_id)
 
     def reply(self, session_id: str, text: Any, source: str = "text",
               voiced: bool = True) -> dict[str, Any]:
@@ -352,7 +362,7 @@ class PracticeService:
                for r in (raised(context) if context is not None else [])]
         if record_id:
             calls = list(self.s.scalars(select(Call).where(
-                Call.tenant_id == self.who.tenant_id, Call.record_id == record_id)
+                visible_filter(self.s, Call, self.who), Call.record_id == record_id)
                 .order_by(Call.created_at.desc()).limit(5)))
             for call in calls:
                 for t in self.s.scalars(select(Turn).where(

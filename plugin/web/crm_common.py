@@ -18,7 +18,7 @@ from plugin import audit
 from plugin.models import Call, CrmConnection, Report, User
 from plugin.security import Identity, SecretBox
 from plugin.settings import Settings
-from plugin.tenancy import ensure_tenant, ensure_user
+from plugin.tenancy import ensure_tenant, ensure_user, visible_filter
 from plugin.web.auth import issue_token
 from plugin.web.errors import ApiError
 
@@ -188,7 +188,8 @@ def widget_context_for(session: Session, identity: Identity, kind: str) -> dict[
     if widget_context is not None:
         try:
             ctx = dict(widget_context(session, identity.tenant_id, identity.record_id,
-                                      identity.record_type, settings()))
+                                      identity.record_type, settings(),
+                                      calls_visible=visible_filter(session, Call, identity)))
         except Exception as exc:  # noqa: BLE001 - the widget must answer even if the CRM fails
             log.exception("widget context failed for %s/%s", identity.tenant_id,
                           identity.record_id)
@@ -208,7 +209,7 @@ def local_history(session: Session, identity: Identity) -> dict[str, Any]:
     """Last call and score trend for the record from our own tables (used when the CRM
     adapters' ``widget_context`` is not installed)."""
     calls = session.scalars(
-        select(Call).where(Call.tenant_id == identity.tenant_id,
+        select(Call).where(visible_filter(session, Call, identity),
                            Call.record_id == identity.record_id)
         .order_by(Call.created_at.desc()).limit(10)).all()
     trend: list[dict[str, Any]] = []

@@ -9,11 +9,12 @@ from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
 
 from plugin.db import request_session
+from plugin.live import stream_tokens
 from plugin.live.sources import MAX_FRAME_BYTES, MAX_FRAME_MS
 from plugin.models import Call, Nudge, Turn, as_dict, utcnow
 from plugin.privacy.consent import normalise as normalise_consent
-from plugin.tenancy import get_owned
-from plugin.web.auth import current_identity, issue_token, require_identity
+from plugin.tenancy import visible, visible_filter
+from plugin.web.auth import current_identity, require_identity
 from plugin.web.errors import ApiError
 from plugin.web.panel import render_panel
 
@@ -32,16 +33,18 @@ def live_page() -> Any:
 @bp.get("/api/v1/live/calls")
 @require_identity
 def list_calls() -> Any:
-    """The signed-in tenant's live-coached calls, newest first (``?status=live`` filters)."""
+    """The live-coached calls the viewer may see (own; a manager's team; an admin's org),
+    newest first (``?status=live`` filters)."""
     ident = current_identity()
-    q = select(Call).where(Call.tenant_id == ident.tenant_id,
+    s = request_session()
+    q = select(Call).where(visible_filter(s, Call, ident),
                            Call.source.in_(("panel", "twilio", "replay")))
     status = request.args.get("status", "")
     if status:
         if status not in ("live", "ended", "analysed", "failed"):
             raise ApiError(400, "bad_status", "status must be live, ended, analysed or failed")
         q = q.where(Call.status == status)
-    rows = request_session().scalars(q.order_by(Call.started_at.desc()).limit(100)).all()
+    rows = s.scalars(q.order_by(Call.started_at.desc()).limit(100)).all()
     return jsonify(calls=[as_dict(c, *CALL_FIELDS) for c in rows])
 
 
@@ -50,7 +53,7 @@ def list_calls() -> Any:
 def get_call(call_id: str) -> Any:
     """One call with its turns and nudges (what the panel reloads after a resume)."""
     s = request_session()
-    call = get_owned(s, Call, call_id, current_identity().tenant_id, "call")
+    call = visible(s, Call, call_id, current_identity(), "call")
     turns = s.scalars(select(Turn).where(Turn.call_id == call.id).order_by(Turn.seq)).all()
     nudges = s.scalars(select(Nudge).where(Nudge.call_id == call.id).order_by(Nudge.id)).all()
     return jsonify(call={**as_dict(call, *CALL_FIELDS), "metrics": call.metrics},
@@ -71,7 +74,7 @@ def rate_nudge(nudge_id: int) -> Any:
     if isinstance(rating, bool) or rating not in (1, -1, 0):
         raise ApiError(400, "bad_rating", "rating must be 1 (helpful), -1 (not helpful) or 0")
     s = request_session()
-    nudge = get_owned(s, Nudge, nudge_id, current_identity().tenant_id, "nudge")
+    nudge = visible(s, Nudge, nudge_id, current_identity(), "nudge", act=True)
     nudge.rating = rating or None
     nudge.rated_at = utcnow() if rating else None
     s.commit()
@@ -92,8 +95,9 @@ def twilio_setup() -> Any:
     record_id = str(body.get("record_id", ""))[:64]
     record_type = str(body.get("record_type", ""))[:32]
     consent = normalise_consent(body.get("consent"))
-    token = issue_token(current_identity())
-    base = current_app.config["SETTINGS"].public_base_url
+    settings = current_app.config["SETTINGS"]
+    token = stream_tokens.issue(settings, current_identity())  # one stream, expires
+    base = settings.public_base_url
     ws_url = base.replace("https://", "wss://").replace("http://", "ws://") + "/ws/twilio"
     params = "".join(f"<Parameter name={quoteattr(k)} value={quoteattr(v)}/>"
                      for k, v in (("token", token), ("record_id", record_id),
@@ -101,4 +105,5 @@ def twilio_setup() -> Any:
     twiml = (f'<Response><Start><Stream url={quoteattr(ws_url)} track="both_tracks">{params}'
              f"</Stream></Start><Dial>…</Dial></Response>")
     return jsonify(stream_url=ws_url, token=token, twiml=twiml,
+                   expires_in=settings.stream_token_ttl_s,
                    limits={"max_frame_bytes": MAX_FRAME_BYTES})

@@ -15,7 +15,7 @@ import logging
 
 from flask import Flask, Response, current_app, request
 
-from plugin.live import engines
+from plugin.live import engines, stream_tokens
 from plugin.live.connection import Connection, Verify, control_pool
 from plugin.live.limits import CAP_CLOSE_CODE, CapExceeded, Slot, SocketCaps
 from plugin.live.registry import RESUME_GRACE_S, CallRegistry, LiveFactory
@@ -121,5 +121,11 @@ def calls_socket() -> Response:
 
 
 def twilio_socket() -> Response:
-    """Twilio Media Streams. Auth: a session token in the stream's ``token`` parameter."""
-    return _serve(TwilioSource(), signer().verify, resumable=False)
+    """Twilio Media Streams. Auth: a one-call stream token (``plugin.live.stream_tokens``,
+    from ``POST /api/v1/live/twilio``) in the stream's ``token`` parameter."""
+    settings = current_app.config["SETTINGS"]  # bound now: messages are handled later
+
+    def verify(token: str) -> Identity:
+        return stream_tokens.redeem(settings, token)
+
+    return _serve(TwilioSource(), verify, resumable=False)

@@ -260,7 +260,7 @@ def post_reply_stream(session_id: str) -> Any:
 def post_audio_reply(session_id: str) -> Any:
     """A spoken reply: a WAV file (raw body or multipart field ``audio``), transcribed."""
     service = _service()
-    service.get(session_id)  # 404 before any transcription work
+    service.check_own(session_id)  # 404 before any transcription work
     raw = _audio_bytes()
     _check_wav(raw)
     text = _transcribe(raw)

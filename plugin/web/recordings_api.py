@@ -23,7 +23,7 @@ from plugin.privacy.consent import ConsentRequired
 from plugin.privacy.consent import check as check_consent
 from plugin.providers.errors import ProviderInputError, ProviderUnavailable
 from plugin.settings import Settings
-from plugin.tenancy import get_owned
+from plugin.tenancy import visible
 from plugin.web.auth import current_identity, require_identity
 from plugin.web.errors import ApiError
 
@@ -122,7 +122,7 @@ def status(recording_id: str) -> Any:
     """Stage (uploaded → transcribing → analysing → reporting → writing_back → done), progress
     0–100, the error if it failed, and the write-back state."""
     s = request_session()
-    rec = get_owned(s, Recording, recording_id, current_identity().tenant_id, "recording")
+    rec = visible(s, Recording, recording_id, current_identity(), "recording")
     return jsonify(recording_status(s, rec))
 
 
@@ -137,7 +137,7 @@ def fix_speakers(call_id: str) -> Any:
     from plugin.pipeline import submit_call
 
     s = request_session()
-    call = get_owned(s, Call, call_id, current_identity().tenant_id, "call")  # 404 first
+    call = visible(s, Call, call_id, current_identity(), "call", act=True)  # 404 first
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not (("swap" in body) ^ ("turns" in body)):
         raise ApiError(400, "bad_request", 'send {"swap": true} or {"turns": {"<seq>": '

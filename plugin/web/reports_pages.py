@@ -21,18 +21,18 @@ from sqlalchemy.orm import Session
 
 from plugin import audit
 from plugin.db import request_session
-from plugin.models import Call, Nudge, OutboxAttempt, OutboxItem, Recording, Report, Turn
+from plugin.models import Call, Nudge, utcnow, OutboxAttempt, OutboxItem, Recording, Report, Turn
 from plugin.pipeline import submit_call
 from plugin.pipeline.dispatch import DELIVER, enqueue
 from plugin.pipeline.outbox import reset_for_retry
 from plugin.reports import charts
 from plugin.reports.build import overall_score
-from plugin.reports.links import read_share_token, report_url
+from plugin.reports.links import ShareLinkError, read_share_token, report_url
 from plugin.reports.pdf import report_pdf
 from plugin.reports.render import fmt_ms, score_label
 from plugin.security import Identity
 from plugin.settings import Settings
-from plugin.tenancy import get_owned
+from plugin.tenancy import get_owned, visible, visible_filter
 from plugin.web.auth import authenticate, current_identity, require_identity
 from plugin.web.errors import ApiError
 from plugin.web.panel import render_panel
@@ -93,10 +93,9 @@ def _iso(value: Any) -> str | None:
 
 
 def call_rows(s: Session, ident: Identity, limit: int = 100) -> list[dict[str, Any]]:
-    """The identity's calls, newest first (admins see the whole org), with their scores."""
-    q = select(Call).where(Call.tenant_id == ident.tenant_id)
-    if ident.role != "admin":
-        q = q.where(Call.user_id == ident.user_id)
+    """The calls the identity may see (own; a manager's team; an admin's whole org), newest
+    first, with their scores."""
+    q = select(Call).where(visible_filter(s, Call, ident))
     calls = list(s.scalars(q.order_by(Call.created_at.desc()).limit(limit)))
     versions = dict(s.execute(select(Report.call_id, func.max(Report.version))
                               .where(Report.call_id.in_([c.id for c in calls]))
@@ -137,7 +136,7 @@ def api_calls() -> Any:
 def api_call(call_id: str) -> Any:
     s = request_session()
     ident = current_identity()
-    call = get_owned(s, Call, call_id, ident.tenant_id, "call")
+    call = visible(s, Call, call_id, ident, "call")
     turns = s.scalars(select(Turn).where(Turn.call_id == call_id).order_by(Turn.seq))
     nudges = s.scalars(select(Nudge).where(Nudge.call_id == call_id).order_by(Nudge.at_ms))
     rec = s.scalar(select(Recording).where(Recording.call_id == call_id))
@@ -178,18 +177,17 @@ def _report_or_409(s: Session, call: Call) -> Report:
 @require_identity
 def api_report(call_id: str) -> Any:
     s = request_session()
-    call = get_owned(s, Call, call_id, current_identity().tenant_id, "call")
+    call = visible(s, Call, call_id, current_identity(), "call")
     return jsonify(_report_or_409(s, call).data)
 
 
 @bp.get("/api/v1/calls/<call_id>/report.pdf")
 def api_report_pdf(call_id: str) -> Any:
     """The report as a PDF; accepts the session token or the signed ``?s=`` report link."""
-    tenant_id = _viewer_tenant(call_id)
     s = request_session()
-    call = get_owned(s, Call, call_id, tenant_id, "call")
+    call = _viewed_call(s, call_id)
     report = _report_or_409(s, call)
-    pdf = cached_pdf(report, report_url(_settings(), tenant_id, call_id))
+    pdf = cached_pdf(report, report_url(_settings(), call.tenant_id, call_id))
     name = f"sales-coach-report-{call_id[:8]}-v{report.version}.pdf"
     return Response(pdf, mimetype="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="{name}"'})
@@ -200,7 +198,7 @@ def api_report_pdf(call_id: str) -> Any:
 def api_reanalyse(call_id: str) -> Any:
     """Run the analysis again (a new report version only if its inputs changed)."""
     s = request_session()
-    call = get_owned(s, Call, call_id, current_identity().tenant_id, "call")
+    call = visible(s, Call, call_id, current_identity(), "call", act=True)
     if call.status == "live":
         raise ApiError(409, "call_live", "the call is still live; it is analysed when it ends")
     submit_call(call.id)
@@ -209,15 +207,51 @@ def api_reanalyse(call_id: str) -> Any:
 
 # -- pages ------------------------------------------------------------------------------------
 
-def _viewer_tenant(call_id: str) -> str:
-    """Tenant allowed to view ``call_id``: from a signed report link, else the session."""
+@bp.post("/api/v1/calls/<call_id>/share")
+@require_identity
+def api_share(call_id: str) -> Any:
+    """A read-only report link for someone without a session (expires, revocable)."""
+    call = visible(request_session(), Call, call_id, current_identity(), "call")
+    settings = _settings()
+    return jsonify(url=report_url(settings, call.tenant_id, call.id),
+                   expires_in=settings.share_link_ttl_s), 201
+
+
+@bp.post("/api/v1/calls/<call_id>/share/revoke")
+@require_identity
+def api_share_revoke(call_id: str) -> Any:
+    """Revoke every report link of the call issued so far (its owner or an admin)."""
+    s = request_session()
+    call = visible(s, Call, call_id, current_identity(), "call", act=True)
+    call.shares_revoked_at = utcnow()
+    s.commit()
+    return jsonify(call_id=call.id, revoked_at=call.shares_revoked_at.isoformat())
+
+
+def _shared_call(s: Session, call_id: str, token: str) -> Call:
+    """The call a signed ``?s=`` report link opens: 401 when forged or for another call,
+    410 when expired or revoked."""
+    try:
+        link = read_share_token(_settings(), token)
+    except ShareLinkError as exc:
+        if exc.reason == "expired":
+            raise ApiError(410, "link_expired", "this report link has expired; ask for a "
+                           "new one") from None
+        raise ApiError(401, "unauthorized", "invalid report link") from None
+    if link.call_id != call_id:
+        raise ApiError(401, "unauthorized", "invalid report link")
+    call = get_owned(s, Call, call_id, link.tenant_id, "call")
+    if link.revoked_by(call.shares_revoked_at):
+        raise ApiError(410, "link_revoked", "this report link was revoked")
+    return call
+
+
+def _viewed_call(s: Session, call_id: str) -> Call:
+    """The call as a signed report link or the session's viewer may see it."""
     share = request.args.get("s", "")
     if share:
-        found = read_share_token(_settings(), share)
-        if found is None or found[1] != call_id:
-            raise ApiError(401, "unauthorized", "invalid report link")
-        return found[0]
-    return authenticate().tenant_id
+        return _shared_call(s, call_id, share)
+    return visible(s, Call, call_id, authenticate(), "call")
 
 
 def report_context(s: Session, call: Call, report: Report | None) -> dict[str, Any]:
@@ -245,14 +279,12 @@ def calls_page() -> Any:
 def report_page(call_id: str) -> Any:
     s = request_session()
     if request.args.get("s"):
-        tenant_id = _viewer_tenant(call_id)
-        call = get_owned(s, Call, call_id, tenant_id, "call")
-        guest = Identity(tenant_id=tenant_id, user_id=0, name="Shared report")
+        call = _shared_call(s, call_id, request.args["s"])
+        guest = Identity(tenant_id=call.tenant_id, user_id=0, name="Shared report")
         ctx = report_context(s, call, latest_report(s, call_id))
         return render_template("report.html", identity=guest, tabs=[], token="",
                                share=request.args["s"], **ctx)
-    ident = authenticate()
-    call = get_owned(s, Call, call_id, ident.tenant_id, "call")
+    call = visible(s, Call, call_id, authenticate(), "call")
     ctx = report_context(s, call, latest_report(s, call_id))
     return render_panel("report.html", share="", **ctx)
 

@@ -28,6 +28,14 @@ def _start(token: str, **fmt: Any) -> dict[str, Any]:
                       "customParameters": {"token": token, "record_id": "003TWILIO"}}}
 
 
+def _stream_token(server: Any, tenants: Any, ident: Any) -> str:
+    """What a deployment does: ask the API for the Twilio stream token of one call."""
+    resp = server.app.test_client().post("/api/v1/live/twilio", json={"record_id": "003TWILIO"},
+                                         headers=tenants.headers(ident))
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    return str(resp.json["token"])
+
+
 def _media_messages(stereo: np.ndarray) -> list[tuple[float, list[str]]]:
     """(time s, messages) per 20 ms: outbound = rep (left), inbound = customer (right)."""
     tracks = {"outbound": resample(stereo[:, 0], 16000, 8000),
@@ -60,10 +68,11 @@ def test_a_twilio_stream_is_transcribed_coached_stored_and_watchable(
         server: Any, tenants: Any, panel: Any, short_call: tuple[np.ndarray, Any]) -> None:
     ident = tenants.identity()
     token = tenants.token(ident)
+    stream = _stream_token(server, tenants, ident)
     with connect(server.url("/ws/twilio"), open_timeout=10) as twilio:
-        # given a Twilio stream that authenticates with its token parameter
+        # given a Twilio stream that authenticates with its one-call stream token
         twilio.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
-        twilio.send(json.dumps(_start(token)))
+        twilio.send(json.dumps(_start(stream)))
         # and a coach panel that follows the call
         call_id = _wait_live_call(server, token)
         watcher = panel(ident)
@@ -136,7 +145,7 @@ def _close_of(server: Any, messages: list[str]) -> tuple[int | None, str]:
 ])
 def test_malformed_twilio_streams_are_closed_with_a_reason(
         server: Any, tenants: Any, case: str, expected_code: int, reason: str) -> None:
-    token = tenants.token(tenants.identity())
+    token = _stream_token(server, tenants, tenants.identity())
     media = json.dumps({"event": "media", "streamSid": STREAM_SID,
                         "media": {"track": "inbound", "payload": "@@not base64@@"}})
     messages = {
@@ -148,3 +157,32 @@ def test_malformed_twilio_streams_are_closed_with_a_reason(
     }[case]
     code, why = _close_of(server, messages)
     assert code == expected_code and why.startswith(reason)
+
+
+def test_the_stream_token_starts_one_stream_and_is_no_session(server: Any,
+                                                              tenants: Any) -> None:
+    ident = tenants.identity()
+    stream = _stream_token(server, tenants, ident)
+    # the token Twilio stores opens no API: it is not the rep's session
+    api = server.app.test_client().get("/api/v1/live/calls",
+                                       headers={"Authorization": f"Bearer {stream}"})
+    assert api.status_code == 401
+    # a session token is no stream token either
+    code, why = _close_of(server, [json.dumps(_start(tenants.token(ident)))])
+    assert code == 1008 and why.startswith("bad_token")
+    with connect(server.url("/ws/twilio"), open_timeout=10) as first:
+        first.send(json.dumps(_start(stream)))
+        _wait_live_call(server, tenants.token(ident))
+        # the same token a second time (a replayed or leaked TwiML) starts nothing
+        code, why = _close_of(server, [json.dumps(_start(stream))])
+        assert code == 1008 and "already used" in why
+
+
+def test_an_expired_stream_token_is_refused(server: Any, tenants: Any,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = _stream_token(server, tenants, tenants.identity())
+    # a lifetime of 0 s: the token is expired once a second has passed since it was signed
+    monkeypatch.setattr(server.app.config["SETTINGS"], "stream_token_ttl_s", 0)
+    time.sleep(1.1)
+    code, why = _close_of(server, [json.dumps(_start(stream))])
+    assert code == 1008 and "expired" in why
