@@ -29,6 +29,7 @@ SUBCOMMANDS: dict[str, str] = {
     "transcribe": "plugin.speech.cli:transcribe_cmd",
     "coach": "plugin.coach.cli:coach_group",
     "privacy": "plugin.privacy.cli:privacy_group",
+    "tenant": "plugin.cli:tenant_group",
 }
 
 
@@ -121,6 +122,65 @@ def serve_cmd(host: str | None, port: int | None, threads: int) -> None:
                                "--access-logfile", "-", "plugin.wsgi:app"])
 
 
+@click.group("tenant")
+def tenant_group() -> None:
+    """Tenant roles: claim the admin role as the installer, appoint managers and teams."""
+
+
+def _tenant_session() -> Any:
+    from plugin.db import db
+
+    db.configure(settings_or_exit().database_url)
+    return db.session_scope()
+
+
+@tenant_group.command("claim-admin")
+@click.option("--tenant", "tenant_id", required=True, help="sf:<org id> or hs:<portal id>")
+@click.option("--user", "crm_user_id", required=True, help="the installer's CRM user id")
+def claim_admin_cmd(tenant_id: str, crm_user_id: str) -> None:
+    """Make the installer (a CRM user) admin of their org; nobody is admin by being first."""
+    from plugin.admin_claim import claim_admin
+
+    try:
+        with _tenant_session() as s:
+            user = claim_admin(s, tenant_id, crm_user_id)
+            click.echo(f"{user.crm_user_id} is now an admin of {user.tenant_id}")
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@tenant_group.command("claim-code")
+def claim_code_cmd() -> None:
+    """Print a one-time code (24 h): /admin/connect/<crm>?claim=<code> makes whoever the CRM
+    signs in the admin of that org."""
+    from plugin.admin_claim import new_claim_code
+
+    with _tenant_session() as s:
+        code = new_claim_code(s)
+    base = settings_or_exit().public_base_url
+    click.echo(f"claim code (shown once, valid 24 h): {code}")
+    click.echo(f"install link: {base}/admin/connect/salesforce?claim={code} "
+               f"(or /admin/connect/hubspot?claim=…)")
+
+
+@tenant_group.command("set-role")
+@click.option("--tenant", "tenant_id", required=True)
+@click.option("--user", "crm_user_id", required=True)
+@click.option("--role", type=click.Choice(["rep", "manager", "admin"]), required=True)
+@click.option("--team", default=None, help="team name (created if new); '' removes the team")
+def set_role_cmd(tenant_id: str, crm_user_id: str, role: str, team: str | None) -> None:
+    """Appoint a rep, a manager (who sees their team's calls) or an admin."""
+    from plugin.admin_claim import set_role
+
+    try:
+        with _tenant_session() as s:
+            user = set_role(s, tenant_id, crm_user_id, role, team)
+            click.echo(f"{user.crm_user_id} of {user.tenant_id}: {user.role}"
+                       + (f", team {team}" if team else ""))
+    except (LookupError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 # Background processes `salescoach run` starts beside the web server, if their area exists:
 # (label, subcommand argv, module that must be importable).
 RUN_SIDECARS: list[tuple[str, list[str], str]] = [
@@ -142,6 +202,9 @@ def run_cmd() -> None:
     procs: list[subprocess.Popen[bytes]] = []
     exe = [sys.executable, "-m", "plugin.cli"]
     for label, argv, module in RUN_SIDECARS:
+        if label == "crm sandbox" and (settings.env == "production" or not settings.demo):
+            click.echo("not starting the crm sandbox (demo off or production)")
+            continue
         if importlib.util.find_spec(module.split(".")[0]) and _importable(module):
             click.echo(f"starting {label}: salescoach {' '.join(argv)}")
             procs.append(subprocess.Popen(exe + argv))

@@ -41,13 +41,6 @@ def encryption_key(settings: Settings) -> str:
                             lambda: Fernet.generate_key().decode())
 
 
-def sandbox_token(settings: Settings) -> str:
-    """Bearer token of the CRM sandbox's admin API (``/_sandbox/*``): the setting, else one
-    generated once into the instance folder, where the product's own seeding code reads it."""
-    return settings.sandbox_admin_token or _instance_secret(
-        settings.instance_path / "sandbox-admin.token", lambda: secrets.token_urlsafe(32))
-
-
 class SecretBox:
     """Encrypts secrets (OAuth tokens, API keys) before they reach the database."""
 

@@ -125,6 +125,11 @@ def _int_field(msg: dict[str, Any], key: str, default: int = 0) -> int:
     return value
 
 
+# Every text message type of the panel protocol (binary frames carry audio). The walls test
+# (tests/core/test_walls.py) checks each one against another rep's call.
+PANEL_MESSAGE_TYPES = ("start", "stop", "ping", "watch", "ack")
+
+
 class PanelSource(AudioSource):
     """The coach panel's protocol (docs/live.md): JSON control + tagged binary PCM16.
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import hmac
 import importlib.util
 import json
 import time
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, current_app, g, jsonify, request
 
 from plugin.sandbox import hubspot_api, oauth, salesforce_api
+from plugin.sandbox.config import admin_token as config_admin_token
 from plugin.sandbox.config import ensure_tls, load_identity, sandbox_paths
 from plugin.sandbox.faults import Fault, FaultError, parse_fault
 from plugin.sandbox.seed_data import describe_counts, directory, seed
@@ -29,8 +31,12 @@ def open_state(instance_path: Path) -> SandboxState:
     return SandboxState(paths=paths, store=store, ident=ident)
 
 
-def create_sandbox_app(instance_path: Path) -> Flask:
+def create_sandbox_app(instance_path: Path, admin_token: str = "") -> Flask:
+    """The sandbox app; its admin API (``/_sandbox/*`` but ``/_sandbox/health``) wants
+    ``Authorization: Bearer <admin token>`` (``config.admin_token``), even in demo mode."""
     app = Flask(__name__)
+    app.config["SANDBOX_ADMIN_TOKEN"] = config_admin_token(sandbox_paths(instance_path),
+                                                           admin_token)
     app.config["JSON_SORT_KEYS"] = False
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["sandbox"] = open_state(instance_path)
@@ -111,7 +117,7 @@ def _before() -> Response | None:
     g.started = time.monotonic()
     path = request.path
     if path.startswith("/_sandbox"):
-        return None
+        return _admin_auth(path)
     fault = state().faults.take(request.method, path)
     if fault is not None:
         if fault.delay_ms:
@@ -136,6 +142,22 @@ def _before() -> Response | None:
                 "authentication and you can find more details at "
                 "https://developers.hubspot.com/docs/methods/auth/oauth-overview")
     return None
+
+
+def _admin_auth(path: str) -> Response | None:
+    """The admin API mints tokens and injects faults: only with the admin token."""
+    if path == "/_sandbox/health":
+        return None
+    expected = current_app.config["SANDBOX_ADMIN_TOKEN"]
+    header = request.headers.get("Authorization", "")
+    given = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    if given and hmac.compare_digest(given.encode(), expected.encode()):
+        return None
+    resp = jsonify({"error": {"code": "unauthorized", "message":
+                              "the sandbox admin API needs Authorization: Bearer <token> "
+                              "(the token is in <instance>/sandbox/admin.token)"}})
+    resp.status_code = 401
+    return resp
 
 
 def _after(resp: Response) -> Response:

@@ -28,9 +28,12 @@ def serve(host: str, port: int | None, quiet: bool) -> None:
     from plugin.sandbox.server import build_server
 
     settings = settings_or_exit()
+    if settings.env == "production":
+        raise click.ClickException("the CRM sandbox never runs with SALESCOACH_ENV=production")
     chosen = settings.sandbox_port if port is None else port
     try:
-        handle = build_server(settings.instance_path, host, chosen, quiet=quiet)
+        handle = build_server(settings.instance_path, host, chosen, quiet=quiet,
+                              admin_token=settings.sandbox_admin_token)
     except OSError as exc:
         raise click.ClickException(
             f"cannot listen on {host}:{chosen}: {exc.strerror or exc}; pick another port with "
@@ -40,7 +43,8 @@ def serve(host: str, port: int | None, quiet: bool) -> None:
     click.echo(f"  CA certificate : {handle.ca_path}")
     click.echo(f"  Salesforce org : {creds.sf_org_id}  (login/instance URL {handle.base_url})")
     click.echo(f"  HubSpot portal : {creds.hs_portal_id}  (API host {handle.base_url})")
-    click.echo("  admin          : /_sandbox/health, /_sandbox/faults, /_sandbox/activities")
+    click.echo("  admin          : /_sandbox/faults, /_sandbox/activities… with "
+               f"Authorization: Bearer <{handle.paths.admin_token}>")
     def on_term(*_: object) -> None:
         raise KeyboardInterrupt  # `salescoach run` stops its sidecars with SIGTERM
 

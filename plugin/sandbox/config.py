@@ -43,9 +43,29 @@ class SandboxPaths:
         return self.root / "identity.json"
 
     @property
+    def admin_token(self) -> Path:
+        """Bearer token of the admin API (``/_sandbox/*``), generated on first use."""
+        return self.root / "admin.token"
+
+    @property
     def running(self) -> Path:
         """Written while a server runs: its base URL (port 0 picks a random port)."""
         return self.root / "running.json"
+
+
+def admin_token(paths: SandboxPaths, configured: str = "") -> str:
+    """The admin API's token: ``SALESCOACH_SANDBOX_ADMIN_TOKEN`` when set, else the one in
+    the sandbox folder (created once, mode 600), which the product's own code reads."""
+    if configured:
+        return configured
+    if paths.admin_token.is_file():
+        return paths.admin_token.read_text().strip()
+    import secrets
+
+    value = secrets.token_urlsafe(32)
+    paths.admin_token.touch(mode=0o600)
+    paths.admin_token.write_text(value)
+    return value
 
 
 def sandbox_paths(instance_path: Path) -> SandboxPaths:

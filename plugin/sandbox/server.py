@@ -36,6 +36,15 @@ class SandboxHandle:
     _stopped: bool = field(default=False)
 
     @property
+    def admin_token(self) -> str:
+        return str(self.app.config["SANDBOX_ADMIN_TOKEN"])
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        """Headers the admin API (``/_sandbox/*``) wants."""
+        return {"Authorization": f"Bearer {self.admin_token}"}
+
+    @property
     def state(self) -> Any:
         return self.app.extensions["sandbox"]
 
@@ -59,9 +68,9 @@ class QuietHandler(WSGIRequestHandler):
 
 
 def build_server(instance_path: Path, host: str = "127.0.0.1", port: int = 0,
-                 quiet: bool = True) -> SandboxHandle:
+                 quiet: bool = True, admin_token: str = "") -> SandboxHandle:
     paths = sandbox_paths(instance_path)
-    app = create_sandbox_app(instance_path)
+    app = create_sandbox_app(instance_path, admin_token)
     server = make_server(host, port, app, threaded=True, ssl_context=ssl_context(paths),
                          request_handler=QuietHandler if quiet else None)
     shown = "127.0.0.1" if host in ("127.0.0.1", "0.0.0.0", "") else host

@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from plugin import audit
 from plugin.models import Call, CrmConnection, Report, User
 from plugin.security import Identity, SecretBox
 from plugin.settings import Settings
@@ -118,8 +117,8 @@ def is_connected(session: Session, tenant_id: str, kind: str) -> bool:
 
 def bind_user(session: Session, tenant_id: str, kind: str, tenant_name: str, crm_user_id: str,
               name: str = "", email: str = "") -> User:
-    """Ensure tenant and user. The first user seen in a tenant becomes its admin (the person
-    who installs the app); later users are reps until an admin changes that.
+    """Ensure tenant and user; a new user is a rep (``salescoach tenant claim-admin`` makes the
+    installer admin).
 
     Call it before any other write of the request: when several users of a new org arrive
     at once, the loser of the insert race rolls back and finds the winner's rows.
@@ -141,14 +140,9 @@ def _bind_user(session: Session, tenant_id: str, kind: str, tenant_name: str, cr
                                                  User.crm_user_id == crm_user_id))
     if existing is not None:
         return ensure_user(session, tenant_id, crm_user_id, name, email)
-    admins = session.scalar(select(func.count()).select_from(User).where(
-        User.tenant_id == tenant_id, User.role == "admin")) or 0
-    user = ensure_user(session, tenant_id, crm_user_id, name, email,
-                       role="rep" if admins else "admin")
-    if not admins:  # the org's first admin: a role grant, in the audit log like any other
-        audit.record(session, tenant_id, "system", "role.grant", f"user:{crm_user_id}",
-                     role="admin", reason="first user of the org")
-    return user
+    # Every new user is a rep: being first in a new org proves nothing (anyone of the org
+    # may open the app first); admins are claimed (plugin.admin_claim) or appointed.
+    return ensure_user(session, tenant_id, crm_user_id, name, email, role="rep")
 
 
 def identity_for(user: User, record_id: str = "", record_type: str = "") -> Identity:

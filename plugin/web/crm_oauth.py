@@ -5,7 +5,10 @@ demo mode); ``GET /oauth/<kind>/callback`` checks ``state``, exchanges the code,
 org id (Salesforce ``id`` URL) or hub id (HubSpot token info), stores the tokens encrypted in
 ``CrmConnection`` and opens the admin page of that tenant. ``POST /admin/disconnect/<kind>``
 forgets the tokens. Without a session, connect is the install flow: the tenant is whatever
-org/portal the user signs in to, and its first user becomes its admin.
+org/portal the user signs in to. Nobody becomes admin by being first: the installer claims
+it (``salescoach tenant claim-admin``, or the one-time code of ``salescoach tenant
+claim-code`` passed as ``/admin/connect/<kind>?claim=<code>``). ``state`` is bound to the
+browser by a nonce in its session cookie; a callback without that cookie is refused.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from plugin.db import request_session
 from plugin.models import CrmConnection
 from plugin.security import Identity, SessionError
 from plugin.web.auth import issue_token, signer, token_from_request
+from plugin.admin_claim import claim_admin, redeem_claim_code
 from plugin.web.crm_common import (
     KINDS,
     CrmApp,
@@ -128,10 +132,12 @@ def connect(kind: str) -> Any:
     except ApiError as exc:
         return _flow_error(OAuthFlowError(exc.status, exc.code, exc.message))
     nonce = secrets.token_urlsafe(16)
+    claim = request.args.get("claim", "")
     state = _state_serializer().dumps({
         "k": kind, "n": nonce,
         "tenant": identity.tenant_id if identity else "",
         "user": identity.user_id if identity else 0,
+        "claim": claim if isinstance(claim, str) and len(claim) <= 128 else "",
     })
     cookie_session[f"oauth_nonce_{kind}"] = nonce
     url, _ = _client(app, kind).create_authorization_url(app.authorize_url, state=state)
@@ -150,7 +156,13 @@ def _read_state(kind: str, state: str) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("k") != kind:
         raise OAuthFlowError(400, "invalid_state", "state was issued for another CRM")
     cookie_nonce = cookie_session.pop(f"oauth_nonce_{kind}", None)
-    if cookie_nonce is not None and cookie_nonce != data.get("n"):
+    if cookie_nonce is None:
+        # state is bound to the browser that started the flow: a callback without its
+        # cookie (another browser, or a link someone was sent) logs nobody in
+        raise OAuthFlowError(400, "missing_state_cookie", "this browser did not start the "
+                             "connection (its sign-in cookie is missing); start again from "
+                             "the admin page in this browser")
+    if not hmac.compare_digest(str(cookie_nonce), str(data.get("n", ""))):
         raise OAuthFlowError(400, "invalid_state", "state belongs to another browser session")
     return data
 
@@ -234,6 +246,15 @@ def _store(session: Session, kind: str, grant: Grant, initiator: dict[str, Any])
                              f"{'org' if kind == 'salesforce' else 'account'}")
     user = bind_user(session, tenant, kind, grant.org_name, grant.crm_user_id, grant.user_name,
                      grant.user_email)
+    claim = str(initiator.get("claim") or "")
+    if claim and user.role != "admin":
+        # the installer's one-time claim code (``salescoach tenant claim-code``): the CRM
+        # vouched for who they are, the code that they installed this instance
+        if not redeem_claim_code(session, claim):
+            raise OAuthFlowError(403, "bad_claim_code", "that claim code is unknown, used or "
+                                 "expired; print a new one with `salescoach tenant "
+                                 "claim-code`")
+        claim_admin(session, tenant, user.crm_user_id, reason="claim code")
     conn = connection(session, tenant, kind)
     if user.role != "admin":
         raise OAuthFlowError(403, "forbidden", "only an admin of this org can connect it; "

@@ -77,7 +77,8 @@ def connect_hubspot(settings: Any, sandbox: SandboxHandle) -> str:
 
     tenant_id = tenant_id_for("hubspot", str(sandbox.state.ident["hs_portal_id"]))
     minted = requests.post(sandbox.base_url + "/_sandbox/tokens", json={"vendor": "hubspot"},
-                           verify=sandbox.ca_path, timeout=10).json()
+                           headers=sandbox.admin_headers, verify=sandbox.ca_path,
+                           timeout=10).json()
     with db.session_scope() as s:
         ensure_tenant(s, tenant_id, "hubspot")
         save_connection(s, settings, tenant_id, "hubspot", OAuthTokens(

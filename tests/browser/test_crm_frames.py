@@ -68,7 +68,7 @@ def browser_context(customer_wav: Path) -> Iterator[Any]:
 
 def people(sandbox: SandboxHandle) -> list[dict[str, str]]:
     return list(requests.get(sandbox.base_url + "/_sandbox/directory", verify=sandbox.ca_path,
-                             timeout=10).json()["people"])
+                             headers=sandbox.admin_headers, timeout=10).json()["people"])
 
 
 def salesforce_panel(page: Any, sandbox: SandboxHandle) -> Any:

@@ -33,12 +33,16 @@ class Sandbox:
         self.ca_path = handle.ca_path
 
     @property
+    def admin_headers(self) -> dict[str, str]:
+        return dict(self.handle.admin_headers)
+
+    @property
     def ident(self) -> dict[str, str]:
         return dict(self.handle.state.ident)
 
     def admin(self, method: str, path: str, **kwargs: Any) -> Any:
         resp = requests.request(method, self.base_url + "/_sandbox" + path, verify=self.ca_path,
-                                timeout=10, **kwargs)
+                                headers=self.handle.admin_headers, timeout=10, **kwargs)
         assert resp.status_code < 300, resp.text
         return resp.json()
 

@@ -29,7 +29,7 @@ def page() -> Iterator[Any]:
 
 def person(sandbox: SandboxHandle, index: int) -> dict[str, str]:
     people = requests.get(sandbox.base_url + "/_sandbox/directory", verify=sandbox.ca_path,
-                          timeout=10).json()["people"]
+                          headers=sandbox.admin_headers, timeout=10).json()["people"]
     return dict(people[index])
 
 

@@ -20,7 +20,9 @@ def instance_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def sb_get(sandbox: SandboxHandle, path: str) -> requests.Response:
-    return requests.get(sandbox.base_url + path, verify=sandbox.ca_path, timeout=20)
+    headers = sandbox.admin_headers if path.startswith("/_sandbox/") else {}
+    return requests.get(sandbox.base_url + path, verify=sandbox.ca_path, timeout=20,
+                        headers=headers)
 
 
 def people(sandbox: SandboxHandle) -> list[dict[str, str]]:

@@ -185,7 +185,7 @@ def test_hubspot_validation_uniqueness_and_auth_errors(sbx: Any) -> None:
 
 def test_faults_are_validated_applied_in_vendor_shape_and_used_up(sbx: Any) -> None:
     nope = requests.post(sbx.base_url + "/_sandbox/faults", json={"status": 200},
-                         verify=sbx.ca_path, timeout=10)
+                         headers=sbx.admin_headers, verify=sbx.ca_path, timeout=10)
     assert nope.status_code == 400 and "status must be" in nope.json()["error"]["message"]
     sbx.fault(path="/crm/v3/objects/contacts", status=429, retry_after=2, count=1)
     token = sbx.mint("hubspot")["access_token"]
@@ -218,7 +218,8 @@ def test_ca_identity_data_and_tokens_survive_a_restart(tmp_path: Path) -> None:
     ca = Path(first.ca_path).read_bytes()
     ident = dict(first.state.ident)
     token = requests.post(first.base_url + "/_sandbox/tokens", json={"vendor": "hubspot"},
-                          verify=first.ca_path, timeout=10).json()["access_token"]
+                          headers=first.admin_headers, verify=first.ca_path,
+                          timeout=10).json()["access_token"]
     first.stop()
     assert not (tmp_path / "sandbox" / "running.json").exists()
     second = start_sandbox(tmp_path)
@@ -255,3 +256,25 @@ def test_cli_seed_prints_credentials_and_people(tmp_path: Path,
     assert CliRunner().invoke(main, ["sandbox", "serve", "--help"]).exit_code == 0
     reset = CliRunner().invoke(main, ["sandbox", "reset", "--yes"])
     assert reset.exit_code == 0 and "Contact 5" in reset.output
+
+
+@pytest.mark.parametrize("method, path", [("POST", "/_sandbox/tokens"),
+                                          ("POST", "/_sandbox/tokens/expire"),
+                                          ("POST", "/_sandbox/faults"),
+                                          ("POST", "/_sandbox/reset"),
+                                          ("GET", "/_sandbox/directory"),
+                                          ("GET", "/_sandbox/info"),
+                                          ("GET", "/_sandbox/activities")])
+def test_the_admin_api_needs_its_token_even_in_demo(sbx: Any, method: str, path: str) -> None:
+    for headers in ({}, {"Authorization": "Bearer wrong"}):
+        resp = requests.request(method, sbx.base_url + path, json={"vendor": "hubspot"},
+                                headers=headers, verify=sbx.ca_path, timeout=10)
+        assert resp.status_code == 401, resp.text
+        assert "access_token" not in resp.text and "people" not in resp.text
+    # the liveness probe stays open; the product's token (instance folder) opens the rest
+    assert get(sbx, "/_sandbox/health").status_code == 200
+    token_file = sbx.handle.paths.admin_token
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    ok = requests.get(sbx.base_url + "/_sandbox/info", verify=sbx.ca_path, timeout=10,
+                      headers={"Authorization": f"Bearer {token_file.read_text().strip()}"})
+    assert ok.status_code == 200

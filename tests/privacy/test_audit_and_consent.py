@@ -132,16 +132,18 @@ def test_notify_and_none_policies(client: Any, tenants: Any) -> None:
     assert 'data-policy="none" checked hidden' in live and "consent-text" not in live
 
 
-def test_the_first_admin_of_an_org_is_an_audited_role_grant(app: Any) -> None:
+def test_the_claimed_admin_of_an_org_is_an_audited_role_grant(app: Any) -> None:
+    from plugin.admin_claim import claim_admin
     from plugin.models import AuditEvent
     from plugin.web.crm_common import bind_user
 
     with app.app_context(), db.session_scope() as s:
         first = bind_user(s, "sf:00DFIRST", "salesforce", "First Org", "005FIRST", "F", "")
         second = bind_user(s, "sf:00DFIRST", "salesforce", "First Org", "005SECOND", "S", "")
-        assert (first.role, second.role) == ("admin", "rep")
+        assert (first.role, second.role) == ("rep", "rep")  # nobody is admin by being first
+        claim_admin(s, "sf:00DFIRST", "005FIRST")
     with db.session_scope() as s:
         events = [(e.action, e.target, e.details) for e in s.scalars(
             select(AuditEvent).where(AuditEvent.tenant_id == "sf:00DFIRST"))]
     assert events == [("role.grant", "user:005FIRST",
-                       {"role": "admin", "reason": "first user of the org"})]
+                       {"role": "admin", "reason": "claim-admin", "previous": "rep"})]

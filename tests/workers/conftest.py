@@ -137,6 +137,7 @@ class Crm:
 
         self.handle, self.settings = handle, settings
         self.http = CrmSession(verify=handle.ca_path)  # verify wins over REQUESTS_CA_BUNDLE
+        self.http.headers.update(handle.admin_headers)  # the sandbox's admin API
 
     def connect(self, tenant_id: str, kind: str = "salesforce") -> None:
         """Give ``tenant_id`` a CRM connection to the sandbox (tokens minted by it)."""
