@@ -351,9 +351,14 @@ def rewrite_notes(tenant_id: str, settings: Settings, limit: int = 500) -> list[
                 if adapter is None:
                     return []
             activity = activity_for(data, settings, **notes_options(s, data, adapter))
-            if activity.body_text == (row.payload or {}).get("body_text"):
+            # report links carry their issue time (they expire), so compare the notes with
+            # the link left out: a fresher link alone is no reason to rewrite
+            old = row.payload or {}
+            linkless = activity.body_text.replace(activity.report_url, "")
+            if linkless == str(old.get("body_text") or "").replace(
+                    str(old.get("report_url") or "") or "\0", ""):
                 continue
-            digest = hashlib.sha256(activity.body_text.encode()).hexdigest()[:12]
+            digest = hashlib.sha256(linkless.encode()).hexdigest()[:12]
             key = f"{outbox.idempotency_key(call_id, report.version)}:notes-{digest}"
             if s.scalar(select(OutboxItem.id).where(OutboxItem.idempotency_key == key)):
                 continue

@@ -49,9 +49,16 @@ def canvas_post(sandbox: SandboxHandle, record_id: str) -> requests.Response:
 
 
 def connect(web: str, sandbox: SandboxHandle, kind: str) -> None:
-    """An admin installs the app: our connect URL, the CRM's consent, our callback."""
+    """An admin installs the app: our connect URL with the installer's claim code
+    (``salescoach tenant claim-code``), the CRM's consent, our callback."""
+    from plugin.admin_claim import new_claim_code
+    from plugin.db import db
+
+    with db.session_scope() as s:
+        code = new_claim_code(s)
     browser = requests.Session()
-    resp = browser.get(f"{web}/admin/connect/{kind}", allow_redirects=False, timeout=20)
+    resp = browser.get(f"{web}/admin/connect/{kind}?claim={code}", allow_redirects=False,
+                       timeout=20)
     consent = browser.get(resp.headers["Location"], allow_redirects=False,
                           verify=sandbox.ca_path, timeout=20)
     done = browser.get(consent.headers["Location"], allow_redirects=False, timeout=20)

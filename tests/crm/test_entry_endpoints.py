@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from sqlalchemy import select
 
 from plugin.crm_auth import sign_apex_callout, sign_canvas_request, sign_hubspot_v3
 from plugin.db import db
@@ -19,6 +20,7 @@ from plugin.models import (
     OutboxItem,
     Recording,
     Report,
+    User,
 )
 
 SF_SECRET = "sf-consumer-secret"
@@ -101,8 +103,18 @@ def test_canvas_for_an_unconnected_org_still_opens_the_panel_with_a_connect_bann
     assert "not connected to Sales Coach yet" in html
     assert f"{BASE}/admin/connect/salesforce" in html
     assert 'id="panel" src="' + f"{BASE}/panel/live?t=" in html
-    # The first user of a new org installed the app: they get the admin page link.
-    assert f"{BASE}/admin?t=" in html
+    # Being the first user of a new org makes nobody admin: no admin page link...
+    assert f"{BASE}/admin?t=" not in html
+    # ...until the installer claims it (salescoach tenant claim-admin).
+    from plugin.admin_claim import claim_admin
+
+    with db.session_scope() as s:
+        user = s.scalar(select(User).where(User.tenant_id.like("sf:00DNEWORG%")))
+        assert user is not None and user.role == "rep"
+        claim_admin(s, user.tenant_id, user.crm_user_id)
+    again = client.post("/sf/canvas", data={"signed_request": sign_canvas_request(
+        canvas_envelope(org="00DNEWORG"), SF_SECRET)}).get_data(as_text=True)
+    assert f"{BASE}/admin?t=" in again
 
 
 @pytest.mark.parametrize("signed, reason", [

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from plugin.db import db
 from plugin.models import CrmConnection, User
@@ -33,8 +33,20 @@ def ident(sandbox: SandboxHandle) -> dict[str, str]:
     return dict(sandbox.state.ident)
 
 
-def follow_to_callback(client: Any, sandbox: SandboxHandle, start: str) -> Any:
-    """Browser steps: our connect URL -> CRM consent (TLS, sandbox CA) -> our callback."""
+def claim_code() -> str:
+    """What ``salescoach tenant claim-code`` prints for the installer."""
+    from plugin.admin_claim import new_claim_code
+
+    with db.session_scope() as s:
+        return new_claim_code(s)
+
+
+def follow_to_callback(client: Any, sandbox: SandboxHandle, start: str,
+                       claim: bool = True) -> Any:
+    """Browser steps: our connect URL -> CRM consent (TLS, sandbox CA) -> our callback. An
+    install without a session carries the installer's claim code unless ``claim`` is off."""
+    if claim and "?t=" not in start:
+        start += f"?claim={claim_code()}"
     resp = client.get(start)
     assert resp.status_code == 302, resp.get_data(as_text=True)
     authorize = resp.headers["Location"]
@@ -125,7 +137,46 @@ def test_a_code_used_twice_is_refused_by_the_crm_and_reported(client: Any,
     with client.session_transaction() as sess:
         sess.clear()
     again = client.get(f"{back.path}?{back.query}", headers={"Accept": "application/json"})
-    assert again.status_code == 400 and again.json["error"]["code"] == "oauth_error"
+    assert again.status_code == 400 and again.json["error"]["code"] == "missing_state_cookie"
+
+
+def test_a_callback_without_the_browsers_nonce_cookie_logs_nobody_in(
+        app: Any, client: Any, crm_sandbox: SandboxHandle) -> None:
+    # an attacker starts a flow in their browser and sends the victim the callback link
+    resp = client.get(f"/admin/connect/salesforce?claim={claim_code()}")
+    consent = requests.get(resp.headers["Location"], allow_redirects=False,
+                           verify=crm_sandbox.ca_path, timeout=10)
+    back = urlsplit(consent.headers["Location"])
+    victim = app.test_client()  # no cookie from the start of the flow
+    done = victim.get(f"{back.path}?{back.query}", headers={"Accept": "text/html"})
+    assert done.status_code == 400 and "Location" not in done.headers
+    assert "start again from the admin page in this browser" in done.get_data(as_text=True)
+
+
+def test_the_first_user_of_a_new_org_is_not_admin_without_a_claim(
+        client: Any, crm_sandbox: SandboxHandle) -> None:
+    tenant = f"hs:{ident(crm_sandbox)['hs_portal_id']}"
+    with db.session_scope() as s:  # the portal as new: no admin, no connection (shared DB)
+        s.execute(update(User).where(User.tenant_id == tenant).values(role="rep"))
+        s.execute(delete(CrmConnection).where(CrmConnection.tenant_id == tenant))
+    done = follow_to_callback(client, crm_sandbox, "/admin/connect/hubspot", claim=False)
+    assert done.status_code == 403 and "only an admin" in done.get_data(as_text=True)
+    with db.session_scope() as s:
+        user = s.scalar(select(User).where(User.tenant_id == tenant))
+        assert user is not None and user.role == "rep"
+        assert s.scalar(select(CrmConnection).where(CrmConnection.tenant_id == tenant)) is None
+    # a used or made-up claim code does not help either
+    code = claim_code()
+    assert follow_to_callback(client, crm_sandbox, f"/admin/connect/hubspot?claim={code}",
+                              claim=False).status_code == 303
+    again = follow_to_callback(client, crm_sandbox, f"/admin/connect/hubspot?claim={code}",
+                               claim=False)
+    assert again.status_code == 303  # already admin now: the code is not needed any more
+    with db.session_scope() as s:
+        s.execute(update(User).where(User.tenant_id == tenant).values(role="rep"))
+    reused = follow_to_callback(client, crm_sandbox, f"/admin/connect/hubspot?claim={code}",
+                                claim=False)
+    assert reused.status_code == 403 and "claim code" in reused.get_data(as_text=True)
 
 
 def test_denied_consent_is_shown_with_the_crms_reason(client: Any) -> None:
