@@ -25,6 +25,11 @@ CANVAS_MAX_AGE_S = 15 * 60
 APEX_MAX_AGE_S = 5 * 60
 HUBSPOT_MAX_AGE_S = Signature.MAX_ALLOWED_TIMESTAMP  # 300 s, as the SDK enforces
 FUTURE_SKEW_S = 5 * 60  # clocks drift; a timestamp further ahead than this is refused
+# How long a used signature must be remembered to refuse its replay: it verifies for at most
+# its window plus the allowed clock skew (``plugin.once`` keeps it that long).
+CANVAS_REPLAY_S = CANVAS_MAX_AGE_S + FUTURE_SKEW_S
+APEX_REPLAY_S = APEX_MAX_AGE_S + FUTURE_SKEW_S
+HUBSPOT_REPLAY_S = HUBSPOT_MAX_AGE_S + FUTURE_SKEW_S
 
 # HubSpot signs the URI with these escapes decoded (their v3 validation guide).
 _HUBSPOT_URI_DECODE = {

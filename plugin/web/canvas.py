@@ -13,6 +13,8 @@ from flask import Blueprint, jsonify, redirect, render_template, request
 from sqlalchemy.orm import Session
 
 from plugin.crm_auth import (
+    APEX_REPLAY_S,
+    CANVAS_REPLAY_S,
     SignatureError,
     salesforce_id18,
     verify_apex_callout,
@@ -28,6 +30,7 @@ from plugin.web.crm_common import (
     identity_for,
     is_connected,
     not_connected_message,
+    refuse_replay,
     settings,
     tenant_id_for,
     widget_context_for,
@@ -80,6 +83,11 @@ def canvas() -> Any:
                                          _consumer_secret())
     except SignatureError as exc:
         return _canvas_error(401, "invalid_signed_request", exc.reason)
+    try:
+        refuse_replay("canvas", request.form.get("signed_request", "").split(".", 1)[0],
+                      CANVAS_REPLAY_S)
+    except ApiError as exc:
+        return _canvas_error(exc.status, exc.code, exc.message)
     context: dict[str, Any] = envelope.get("context") or {}
     if not isinstance(context, dict):
         return _canvas_error(400, "invalid_request", "context must be an object")
@@ -135,6 +143,7 @@ def widget_context() -> Any:
                                    _consumer_secret())
     except SignatureError as exc:
         raise ApiError(401, "invalid_signature", exc.reason) from None
+    refuse_replay("apex", str(request.headers.get(SIGNATURE_HEADER)), APEX_REPLAY_S)
     org_id = salesforce_id18(check_id(body.get("orgId"), "orgId"))
     user_id = salesforce_id18(check_id(body.get("userId"), "userId"))
     record_id = salesforce_id18(check_id(body.get("recordId"), "recordId", required=False))

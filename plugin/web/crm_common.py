@@ -158,6 +158,16 @@ def connect_url(kind: str) -> str:
     return f"{settings().public_base_url}/admin/connect/{kind}"
 
 
+def refuse_replay(kind: str, signature: str, window_s: int) -> None:
+    """A verified signed request is good once: the same signature again within its window
+    (a replayed canvas POST, card fetch or Apex callout) is refused."""
+    from plugin.once import first_use
+
+    if not first_use(f"replay-{kind}", signature, window_s):
+        raise ApiError(401, "replayed_request", "this signed request was already used; "
+                       "reload the page in your CRM")
+
+
 def not_connected_message(kind: str) -> str:
     label, button = (("Salesforce org", "Connect Salesforce") if kind == "salesforce"
                      else ("HubSpot account", "Connect HubSpot"))

@@ -14,13 +14,19 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from sqlalchemy.orm import Session
 
-from plugin.crm_auth import SignatureError, hubspot_signing_uri, verify_hubspot_v3
+from plugin.crm_auth import (
+    HUBSPOT_REPLAY_S,
+    SignatureError,
+    hubspot_signing_uri,
+    verify_hubspot_v3,
+)
 from plugin.db import request_session
 from plugin.web.crm_common import (
     bind_user,
     check_id,
     crm_app,
     identity_for,
+    refuse_replay,
     settings,
     tenant_id_for,
     widget_context_for,
@@ -65,6 +71,7 @@ def card_context() -> Any:
                           request.headers.get(TIMESTAMP_HEADER), _client_secret())
     except SignatureError as exc:
         raise ApiError(401, "invalid_signature", exc.reason) from None
+    refuse_replay("hubspot", str(request.headers.get(SIGNATURE_HEADER)), HUBSPOT_REPLAY_S)
     try:
         body = json.loads(raw) if raw.strip() else {}
     except ValueError:

@@ -113,7 +113,8 @@ def test_canvas_for_an_unconnected_org_still_opens_the_panel_with_a_connect_bann
         assert user is not None and user.role == "rep"
         claim_admin(s, user.tenant_id, user.crm_user_id)
     again = client.post("/sf/canvas", data={"signed_request": sign_canvas_request(
-        canvas_envelope(org="00DNEWORG"), SF_SECRET)}).get_data(as_text=True)
+        canvas_envelope(org="00DNEWORG", issuedAt=int(time.time()) - 1), SF_SECRET)}
+                        ).get_data(as_text=True)
     assert f"{BASE}/admin?t=" in again
 
 
@@ -348,3 +349,31 @@ def test_a_user_of_one_tenant_gets_404_for_every_resource_of_another(client: Any
     # The widget context of the owner's record never leaks into the other tenant's answer.
     data = hubspot(client, {**CARD, "objectId": "003R"}).get_json()
     assert data["last_call"] is None
+
+
+def test_a_signed_request_is_good_once(client: Any) -> None:
+    """Replay cache: the same canvas POST, HubSpot card fetch or Apex callout twice within
+    its window; the second is refused and opens no session."""
+    signed = sign_canvas_request(canvas_envelope(org="00DREPLAY1"), SF_SECRET)
+    first = client.post("/sf/canvas", data={"signed_request": signed},
+                        headers={"Accept": "application/json"})
+    again = client.post("/sf/canvas", data={"signed_request": signed},
+                        headers={"Accept": "application/json"})
+    assert first.status_code in (200, 303)
+    assert again.status_code == 401 and again.json["error"]["code"] == "replayed_request"
+    assert "/panel/live?t=" not in again.get_data(as_text=True)
+
+    ts = int(time.time() * 1000)
+    card = {**CARD, "portalId": 9002}
+    assert hubspot(client, card, query="portalId=9002&userId=77", ts_ms=ts).status_code == 200
+    replay = hubspot(client, card, query="portalId=9002&userId=77", ts_ms=ts)
+    assert replay.status_code == 401 and replay.json["error"]["code"] == "replayed_request"
+    assert "panel_url" not in replay.get_data(as_text=True)
+
+    raw = json.dumps(apex_body(org="00DREPLAY2")).encode()
+    assert apex(client, raw=raw).status_code == 200
+    replay = apex(client, raw=raw)
+    assert replay.status_code == 401 and replay.json["error"]["code"] == "replayed_request"
+    # a fresh signature of the same user is fine (only the exact request is spent)
+    assert apex(client, apex_body(org="00DREPLAY2", issuedAt=int(time.time() * 1000) + 1)
+                ).status_code == 200

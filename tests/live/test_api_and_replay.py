@@ -18,10 +18,10 @@ from plugin.live.bus import FileBus
 from plugin.models import Call, Nudge, Turn
 
 
-def _call_with_nudge(tenant_id: str) -> tuple[str, int]:
+def _call_with_nudge(tenant_id: str, user_id: int | None) -> tuple[str, int]:
     from plugin.coach.types import Turn as CoachTurn
 
-    call_id = store.create_call(tenant_id, None, source="panel")
+    call_id = store.create_call(tenant_id, user_id, source="panel")
     [nid] = store.save_turn(tenant_id, call_id, CoachTurn(1, "customer", "Too pricey.", 0, 900),
                             {}, [{"category": "objection", "severity": "warn", "turn_seq": 1,
                                   "text": "Acknowledge the price concern", "rule": "objection"}])
@@ -32,7 +32,7 @@ def test_a_rating_is_stored_and_other_tenants_get_404(client: Any, tenants: Any)
     # given a nudge of tenant A
     a = tenants.identity("sf:00DRATEA", "005A")
     b = tenants.identity("sf:00DRATEB", "005B")
-    call_id, nid = _call_with_nudge(a.tenant_id)
+    call_id, nid = _call_with_nudge(a.tenant_id, a.user_id)
     # when A rates it up, B tries to, and A sends nonsense
     ok = client.post(f"/api/v1/nudges/{nid}/rating", json={"rating": 1}, headers=tenants.headers(a))
     foreign = client.post(f"/api/v1/nudges/{nid}/rating", json={"rating": -1},
