@@ -100,7 +100,7 @@ _OWNED_THROUGH_CALL: tuple[type[Any], ...] = (Nudge, Turn, Report)
 def owner_of(session: Session, row: Any) -> int | None:
     """The user id who owns ``row`` (None: nobody, so only admins see it)."""
     if isinstance(row, _OWNED_DIRECTLY):
-        return row.user_id  # type: ignore[no-any-return]
+        return row.user_id
     if isinstance(row, _OWNED_THROUGH_CALL):
         call = session.get(Call, row.call_id) if row.call_id else None
         return call.user_id if call is not None else None

@@ -31,12 +31,12 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
 from plugin import audit
+from plugin.admin_claim import claim_admin, redeem_claim_code
 from plugin.crm_auth import salesforce_id18
 from plugin.db import request_session
 from plugin.models import CrmConnection
 from plugin.security import Identity, SessionError
 from plugin.web.auth import issue_token, signer, token_from_request
-from plugin.admin_claim import claim_admin, redeem_claim_code
 from plugin.web.crm_common import (
     KINDS,
     CrmApp,

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from plugin import audit
 from plugin.db import request_session
-from plugin.models import Call, Nudge, utcnow, OutboxAttempt, OutboxItem, Recording, Report, Turn
+from plugin.models import Call, Nudge, OutboxAttempt, OutboxItem, Recording, Report, Turn, utcnow
 from plugin.pipeline import submit_call
 from plugin.pipeline.dispatch import DELIVER, enqueue
 from plugin.pipeline.outbox import reset_for_retry

@@ -11,9 +11,15 @@ from plugin.db import db
 from plugin.models import Call, Turn
 
 
-def _call(tenant_id: str, status: str = "ended") -> str:
+def _call(tenant_id: str, status: str = "ended", owner: str = "rep-fix") -> str:
+    """A stored call of ``owner`` (the rep whose session fixes it in these tests)."""
+    from plugin.tenancy import ensure_tenant, ensure_user
+
     with db.session_scope() as s:
-        call = Call(tenant_id=tenant_id, source="recording", status=status, title="Mono call")
+        ensure_tenant(s, tenant_id, "demo" if tenant_id == "demo" else "salesforce")
+        user = ensure_user(s, tenant_id, owner if tenant_id == "demo" else "their-rep")
+        call = Call(tenant_id=tenant_id, user_id=user.id, source="recording", status=status,
+                    title="Mono call")
         s.add(call)
         s.flush()
         for seq, (speaker, text) in enumerate([("rep", "Hi, thanks for your time."),

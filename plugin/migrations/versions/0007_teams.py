@@ -3,9 +3,8 @@
 Revision ID: 0007_teams
 Revises: 0006_privacy
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0007_teams'
 down_revision = '0006_privacy'
