@@ -186,6 +186,11 @@ ADMIN_ROUTES: dict[str, tuple[str, str]] = {
     "practice_api.admin_delete": ("DELETE", "/api/v1/practice/admin/scenarios/x"),
     "practice_api.admin_preview": ("POST", "/api/v1/practice/admin/scenarios/preview"),
     "practice_api.admin_team": ("GET", "/api/v1/practice/admin/team"),
+    "privacy_api.export_route": ("POST", "/api/v1/privacy/export"),
+    "privacy_api.delete_route": ("POST", "/api/v1/privacy/delete"),
+    "privacy_api.list_receipts": ("GET", "/api/v1/privacy/receipts"),
+    "privacy_api.get_receipt": ("GET", "/api/v1/privacy/receipts/x"),
+    "privacy_api.audit_log": ("GET", "/api/v1/privacy/audit"),
 }
 # Routes that hold no one's call or session data: why each is outside the person wall.
 NO_OBJECT_ROUTES: dict[str, str] = {
