@@ -46,6 +46,7 @@ KINDS = ("contact", "rep", "tenant")
 TABLES: dict[str, str] = {
     "tenants": "org",
     "users": "personal",
+    "teams": "org",  # team names of the role model (docs/security.md)
     "playbooks": "org",
     "crm_connections": "org",
     "calls": "personal",
