@@ -65,9 +65,11 @@ def test_a_twilio_stream_needs_the_consent_parameter(server: Any, tenants: Any) 
     from websockets.sync.client import connect
 
     ident = _two_party(tenants, "sf:00DLIVECONSENT3")
-    token = tenants.token(ident)
 
     def start(params: dict[str, str]) -> str:
+        # each stream carries its own one-call stream token (POST /api/v1/live/twilio)
+        token = server.app.test_client().post("/api/v1/live/twilio", json={},
+                                              headers=tenants.headers(ident)).json["token"]
         return json.dumps({"event": "start", "streamSid": "MZ1", "start": {
             "streamSid": "MZ1", "callSid": "CA1", "tracks": ["inbound", "outbound"],
             "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
