@@ -127,7 +127,7 @@ def _int_field(msg: dict[str, Any], key: str, default: int = 0) -> int:
 
 # Every text message type of the panel protocol (binary frames carry audio). The walls test
 # (tests/core/test_walls.py) checks each one against another rep's call.
-PANEL_MESSAGE_TYPES = ("start", "stop", "ping", "watch", "ack")
+PANEL_MESSAGE_TYPES = ("auth", "start", "stop", "ping", "watch", "ack")
 
 
 class PanelSource(AudioSource):

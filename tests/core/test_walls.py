@@ -347,6 +347,7 @@ def test_widget_history_is_walled(world: World, app: Any) -> None:
 # -- the live socket --------------------------------------------------------------------------
 # Every message type of /ws/calls and what the wall does with it.
 SOCKET_MESSAGES = {
+    "auth": "authenticates the socket as its own user; grants nothing on others' calls",
     "start": "start with another's call_id: unknown_call, nothing fed",
     "resume": "start with call_id + last_seq: unknown_call, nothing replayed",
     "watch": "another's call: unknown_call; the team's manager and admins may watch",
@@ -360,8 +361,9 @@ SOCKET_MESSAGES = {
 class Socket:
     """A /ws/calls client collecting events in a thread."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, token: str) -> None:
         self.ws = connect(url, open_timeout=10, close_timeout=2)
+        self.ws.send(json.dumps({"type": "auth", "token": token}))  # first-message auth
         self.events: list[dict[str, Any]] = []
         self._cv = threading.Condition()
         threading.Thread(target=self._read, daemon=True).start()
@@ -394,11 +396,11 @@ class Socket:
 @pytest.fixture
 def ws_url(app: Any) -> Iterator[Any]:
     with serve_wsgi(app) as base:
-        def url(who: Identity) -> str:
+        def open_socket(who: Identity) -> Socket:
             token = app.extensions["salescoach.signer"].issue(who)
-            return base.replace("http://", "ws://") + f"/ws/calls?t={token}"
+            return Socket(base.replace("http://", "ws://") + "/ws/calls", token)
 
-        yield url
+        yield open_socket
 
 
 def test_every_socket_message_type_is_classified() -> None:
@@ -414,7 +416,7 @@ def test_socket_messages_are_walled(world: World, ws_url: Any) -> None:
     before = _stored_turns(world.live_id)
     for name in (*REFUSED_READ, "manager", "admin"):
         who = world.people[name]
-        sock = Socket(ws_url(who))
+        sock = ws_url(who)
         try:
             # start / resume with the victim's call id: refused, like an unknown call
             sock.send({"type": "start", "call_id": world.live_id})
