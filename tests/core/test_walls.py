@@ -209,6 +209,7 @@ NO_OBJECT_ROUTES: dict[str, str] = {
     "customer_api.records": "CRM record search",
     "practice_api.list_scenarios": "shared library", "practice_api.get_scenario": "library",
     "practice_api.start_session": "creates the caller's own", "practice_api.post_drill": "own",
+    "practice_api.post_drill_audio": "the caller's own drill (a WAV answer)",
     "practice_api.list_drills": "the caller's own drills", "practice_api.tts": "no data",
     "practice_api.my_assignments": "the caller's own", "recordings_api.upload": "creates own",
 }
