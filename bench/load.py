@@ -19,7 +19,12 @@ Reported: ``errors`` (failed calls, non-2xx, timeouts; target 0), ``healthz_p99_
 against the RSS once the load is up, target ≤ 5 %), ``idle_sockets_open`` (min / mean over
 the run). The last line printed is one JSON object.
 
-Usage: ``python bench/load.py [--minutes 10] [--idle-sockets 1000] [--calls 8]``.
+``--auth-timeout 600`` makes the server keep unauthenticated sockets 600 s, so the attacker
+holds ``--idle-sockets`` open with few reconnects (idle sockets alone); by default it opens
+about ``idle-sockets / 5`` new ones a second (a handshake flood as well).
+
+Usage: ``python bench/load.py [--minutes 10] [--idle-sockets 1000] [--calls 8]
+[--auth-timeout 600] [--stt relay]``.
 """
 
 from __future__ import annotations
@@ -226,6 +231,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--widget-rpm", type=float, default=40.0)
     ap.add_argument("--threads", type=int, default=256, help="gunicorn request threads")
     ap.add_argument("--stt", choices=["local", "relay"], default="local")
+    ap.add_argument("--auth-timeout", type=float, default=0.0,
+                    help="server's live_auth_timeout_s and live_idle_s (default: the product "
+                    "defaults, 5 s / 30 s, so the attacker reconnects all the time; a long one "
+                    "makes the idle sockets stay open instead)")
     args = ap.parse_args(argv)
 
     fds = raise_fd_limit(args.idle_sockets * 2 + 1024)
@@ -234,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     env, token = prepare(workdir)
     env.update({"SALESCOACH_HUBSPOT_CLIENT_ID": "bench-hubspot",
                 "SALESCOACH_HUBSPOT_CLIENT_SECRET": HUBSPOT_SECRET})
+    if args.auth_timeout:
+        env.update({"SALESCOACH_LIVE_AUTH_TIMEOUT_S": str(args.auth_timeout),
+                    "SALESCOACH_LIVE_IDLE_S": str(max(30.0, args.auth_timeout))})
     dev: DevServer | None = None
     if args.stt == "relay":
         script = workdir / "bench_call.json"
@@ -249,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     server = Server(workdir, env, threads=args.threads, log_name="load-server.log")
     out: dict[str, Any] = {"bench": "load", "minutes": args.minutes,
                            "idle_sockets": args.idle_sockets, "calls": args.calls,
-                           "stt": args.stt, "cores": os.cpu_count(), "fd_limit": fds}
+                           "stt": args.stt, "auth_timeout_s": args.auth_timeout or 5.0,
+                           "cores": os.cpu_count(), "fd_limit": fds}
     try:
         public = f"http://127.0.0.1:{server.port}"
         # HubSpot signs the app's public URL (the server's default public_base_url here)
@@ -276,9 +289,9 @@ def main(argv: list[str] | None = None) -> int:
         if dev is not None:
             dev.stop()
 
-    # RSS: the first sample once the load is up (10 % into the run, at least 20 s) against
-    # the mean of the last 5 samples.
-    up_at = max(20.0, args.minutes * 60 * 0.1)
+    # RSS: the first sample once the load is up (a quarter into the run, at least 30 s: the
+    # engines' working memory grows with the load first) against the mean of the last 5.
+    up_at = max(30.0, args.minutes * 60 * 0.25)
     loaded = [mb for t, mb in tally.rss if t >= up_at] or [mb for _, mb in tally.rss]
     rss_start = loaded[0] if loaded else 0.0
     rss_end = statistics.fmean(loaded[-5:]) if loaded else 0.0
@@ -294,7 +307,10 @@ def main(argv: list[str] | None = None) -> int:
         "audio_to_nudge_p95_ms": _r(pctl(tally.a2n_ms, 95)), "nudges": len(tally.a2n_ms),
         "idle_sockets_open_min": min(opened), "idle_sockets_open_mean": round(
             statistics.fmean(opened), 1), "attacker": dict(tally.attack),
+        "attacker_handshakes_per_s": round(tally.attack["opened"] / max(1.0, out["seconds"]),
+                                           1),
         "rss_start_mb": round(rss_start, 1), "rss_end_mb": round(rss_end, 1),
+        "rss_mb_every_30s": [round(mb) for t, mb in tally.rss[::15]],
         "rss_growth_pct": round((rss_end - rss_start) / rss_start * 100, 2) if rss_start else None,
     })
     out["targets_met"] = bool(out["errors"] == 0 and (out["healthz_p99_ms"] or 1e9) <= 100

@@ -92,11 +92,19 @@ class LoopSocket(asyncio.Protocol):
         own = socket.socket(fileno=os.dup(raw.fileno()))  # asyncio closes its own fd
         _blind(raw)
         loop = self._io.loop
-        try:
-            self._io.run(loop.connect_accepted_socket(lambda: self, sock=own), timeout=30)
-        except BaseException:
-            own.close()
-            raise
+        # Not waited for: the thread is free before the loop gets to it (under load, the
+        # loop may be busy for a while).
+        future = asyncio.run_coroutine_threadsafe(
+            loop.connect_accepted_socket(lambda: self, sock=own), loop)
+
+        def adopted(f: Any) -> None:
+            if f.cancelled() or f.exception() is not None:
+                log.warning("live socket could not be adopted: %r",
+                            None if f.cancelled() else f.exception())
+                own.close()
+                self.connection_lost(None)
+
+        future.add_done_callback(adopted)
 
     def when_gone(self, fn: Callable[[], None]) -> None:
         """Call ``fn`` (on the loop) once the connection has ended."""
