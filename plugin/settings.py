@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     # Live sockets (docs/live.md, Abuse limits): the first message must authenticate within
     # ``live_auth_timeout_s``; a socket with no call is closed after ``live_idle_s``; open
     # sockets per client address and per tenant are capped (per web process).
-    live_auth_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    live_auth_timeout_s: float = Field(default=5.0, gt=0, le=3600)
     live_idle_s: float = Field(default=30.0, gt=0, le=3600)
     live_max_sockets_per_ip: int = Field(default=100, ge=1)
     live_max_sockets_per_tenant: int = Field(default=500, ge=1)
