@@ -1,6 +1,7 @@
 """Load benchmark: live calls, API and widget traffic for ``--minutes`` while an attacker holds
 ``--idle-sockets`` anonymous idle WebSockets; errors, ``/healthz`` latency, nudge latency and
-memory growth of the web process.
+memory growth of the web process, and where the CPU went (``server_cpu_pct``,
+``attacker_cpu_pct``: % of one core; the machine has ``cores``).
 
 One server like ``salescoach serve`` (gunicorn gthread, one process; product defaults for the
 socket limits, so the attacker's sockets are closed after ``live_auth_timeout_s`` and it opens
@@ -166,7 +167,18 @@ def attacker_process(base_ws: str, idle: int, deadline: float, q: Any) -> None:
     share the GIL with the probes and the calls)."""
     tally = Tally()
     asyncio.run(_attack(base_ws, idle, deadline, tally))
-    q.put({"attack": dict(tally.attack), "open_samples": tally.open_samples})
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    q.put({"attack": dict(tally.attack), "open_samples": tally.open_samples,
+           "cpu_s": use.ru_utime + use.ru_stime})
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def prober_process(base: str, deadline: float, q: Any) -> None:
@@ -296,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         env_public = env.get("SALESCOACH_PUBLIC_BASE_URL", "http://127.0.0.1:5000")
         warm(server, token, stereo, timeline)
         tally = Tally()
+        server_cpu0 = cpu_seconds(server.worker_pid)
         started = time.monotonic()
         deadline = started + args.minutes * 60
         ctx = multiprocessing.get_context("fork")
@@ -321,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
             if "attack" in part:
                 tally.attack.update(part["attack"])
                 tally.open_samples = part["open_samples"]
+                out["attacker_cpu_pct"] = round(part["cpu_s"] / out_seconds(started) * 100, 1)
             else:
                 tally.healthz_ms = part["healthz_ms"]
                 tally.requests["healthz"] = len(part["healthz_ms"])
@@ -329,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
                 tally.error_examples += part["examples"]
         for p in procs:
             p.join(timeout=30)
+        out["server_cpu_pct"] = round((cpu_seconds(server.worker_pid) - server_cpu0)
+                                      / out_seconds(started) * 100, 1)
         out["seconds"] = round(time.monotonic() - started, 1)
     finally:
         server.stop()
@@ -363,6 +379,10 @@ def main(argv: list[str] | None = None) -> int:
                               and (out["rss_growth_pct"] or 0) <= 5)
     print(json.dumps(out))
     return 0
+
+
+def out_seconds(started: float) -> float:
+    return max(1.0, time.monotonic() - started)
 
 
 def _r(v: float | None) -> float | None:
