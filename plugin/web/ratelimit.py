@@ -28,6 +28,7 @@ LIMITS: dict[str, tuple[str, str]] = {
     "practice_api.post_reply": ("30/minute", PER_USER),
     "practice_api.post_reply_stream": ("30/minute", PER_USER),
     "practice_api.post_audio_reply": ("12/minute", PER_USER),
+    "practice_api.post_drill_audio": ("12/minute", PER_USER),
     # uploads
     "recordings_api.upload": ("10/minute;100/day", PER_USER),
     "admin.upload_playbook": ("10/minute", PER_USER),
