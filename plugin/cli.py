@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
-import signal
-import subprocess
 import sys
-import time
 from typing import Any
 
 import click
@@ -21,6 +18,7 @@ SUBCOMMANDS: dict[str, str] = {
     "serve": "plugin.cli:serve_cmd",
     "run": "plugin.cli:run_cmd",
     "worker": "workers.cli:worker_cmd",
+    "beat": "workers.cli:beat_cmd",
     "analyze": "workers.cli:analyze_cmd",
     "replay": "plugin.live.cli:replay_cmd",
     "sandbox": "plugin.sandbox.cli:sandbox_group",
@@ -185,13 +183,31 @@ def set_role_cmd(tenant_id: str, crm_user_id: str, role: str, team: str | None) 
 # (label, subcommand argv, module that must be importable).
 RUN_SIDECARS: list[tuple[str, list[str], str]] = [
     ("crm sandbox", ["sandbox", "serve"], "plugin.sandbox"),
-    ("worker", ["worker"], "workers.celery_app"),
+    ("worker", ["worker", "--no-beat"], "workers.celery_app"),
+    ("beat", ["beat"], "workers.celery_app"),
 ]
+
+
+def run_children(settings: Any) -> list[tuple[str, list[str]]]:
+    """What `salescoach run` supervises: the sidecars whose area exists, then the web."""
+    exe = [sys.executable, "-m", "plugin.cli"]
+    sandbox_allowed = settings.env != "production" and settings.demo  # never in production
+    children = [(label, exe + argv) for label, argv, module in RUN_SIDECARS
+                if (label != "crm sandbox" or sandbox_allowed)
+                and importlib.util.find_spec(module.split(".")[0]) and _importable(module)]
+    return [*children, ("web", exe + ["serve"])]
 
 
 @click.command("run")
 def run_cmd() -> None:
-    """Migrate, seed the demo and serve everything: web, worker and CRM sandbox."""
+    """Migrate, seed the demo and serve everything: web, worker, beat and CRM sandbox.
+
+    Each runs as a supervised child in its own process group: one that dies is restarted
+    (backoff 1 s, 2 s … 30 s); one that dies more than 5 times in 5 minutes stops them all.
+    Every child dies with this process, even when it is killed with -9 (Linux).
+    """
+    from plugin.procs import Supervisor
+
     settings = settings_or_exit()
     settings.instance_path.mkdir(parents=True, exist_ok=True)
     from plugin import migrate
@@ -199,39 +215,15 @@ def run_cmd() -> None:
 
     migrate.upgrade(settings.database_url)
     click.echo(seed_demo(settings))
-    procs: list[subprocess.Popen[bytes]] = []
-    exe = [sys.executable, "-m", "plugin.cli"]
-    for label, argv, module in RUN_SIDECARS:
-        if label == "crm sandbox" and (settings.env == "production" or not settings.demo):
-            click.echo("not starting the crm sandbox (demo off or production)")
-            continue
-        if importlib.util.find_spec(module.split(".")[0]) and _importable(module):
-            click.echo(f"starting {label}: salescoach {' '.join(argv)}")
-            procs.append(subprocess.Popen(exe + argv))
-    web = subprocess.Popen(exe + ["serve"])
-    procs.append(web)
+    children = run_children(settings)
+    if not any(label == "crm sandbox" for label, _ in children):
+        click.echo("not starting the crm sandbox (demo off or production)")
+    for label, argv in children:
+        click.echo(f"starting {label}: salescoach {' '.join(argv[3:])}")
+    supervisor = Supervisor(children, echo=lambda m: click.echo(m, err=True))
     click.secho(f"\nSales Coach is up: {settings.public_base_url}/demo  (Ctrl-C stops)\n",
                 bold=True)
-
-    def stop(*_: Any) -> None:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    while True:
-        for p in procs:
-            if p.poll() is not None:
-                click.echo(f"a process exited with {p.returncode}: {p.args!r}", err=True)
-                stop()
-        time.sleep(1)
+    raise SystemExit(supervisor.run())
 
 
 def _importable(module: str) -> bool:

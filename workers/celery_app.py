@@ -18,6 +18,7 @@ from celery import Celery, Task
 from flask import Flask
 from kombu import Queue
 
+from plugin.pipeline.sweep import SWEEP_EVERY_S
 from plugin.settings import Settings
 
 QUEUES = ("transcription", "analysis", "crm", "live")
@@ -64,12 +65,14 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_hijack_root_logger": False,
         "broker_connection_retry_on_startup": True,
         "worker_cancel_long_running_tasks_on_connection_loss": True,
-        # The sweep re-enqueues work whose message was lost (a filesystem broker forgets
-        # messages a killed worker held; Redis restores them only after its visibility timeout).
+        # The sweep re-enqueues work whose worker died (lapsed lease) or whose message was
+        # lost (a filesystem broker forgets messages a killed worker held; Redis restores
+        # them only after its visibility timeout): see plugin/pipeline/sweep.py.
         # Retention (plugin.privacy.retention) hourly: idempotent, so a missed or doubled
         # run only moves deletions by an hour.
         "beat_schedule": {
-            "salescoach-sweep": {"task": "salescoach.sweep", "schedule": 30.0},
+            "salescoach-sweep": {"task": "salescoach.sweep", "schedule": SWEEP_EVERY_S,
+                                 "options": {"expires": SWEEP_EVERY_S * 2}},
             "salescoach-retention": {"task": "salescoach.privacy.retention",
                                      "schedule": RETENTION_EVERY_S},
         },

@@ -49,6 +49,26 @@ def worker_cmd(pool: str, concurrency: int, queues: str, beat: bool | None, host
     app.worker_main(argv)
 
 
+@click.command("beat")
+@click.option("-l", "--loglevel", default="INFO", show_default=True)
+def beat_cmd(loglevel: str) -> None:
+    """Run the Celery beat scheduler alone: the recovery sweep every 15 s.
+
+    Run exactly one (two would queue every sweep twice, harmless but wasteful). Its schedule
+    file lives in <instance>/broker/ with the embedded broker, else in the temp folder.
+    """
+    import tempfile
+
+    settings = settings_or_exit()
+    from workers.celery_app import get_celery
+
+    app = get_celery()
+    schedule = app.conf.get("beat_schedule_filename") or str(
+        Path(tempfile.gettempdir()) / "salescoach-beat-schedule")
+    app.start(["beat", "--loglevel", loglevel, "--schedule", schedule])
+    del settings
+
+
 STAGES = [("transcribe", "Transcribing"), ("analyse", "Analysing"), ("report", "Building report"),
           ("writeback", "Writing to the CRM")]
 

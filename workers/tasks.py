@@ -12,16 +12,17 @@ from typing import Any
 
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import worker_ready
+from celery.signals import beat_init, worker_ready
+from celery.utils.time import get_exponential_backoff_interval
 from flask import current_app
 from sqlalchemy import select
 
 from plugin.db import db
 from plugin.models import Call, OutboxItem
-from plugin.pipeline import outbox, stages
+from plugin.pipeline import locks, outbox, stages
 from plugin.pipeline import sweep as sweeper
 from plugin.pipeline.dispatch import ANALYSE, DELIVER, enqueue
-from plugin.pipeline.locks import release_node, task_lock
+from plugin.pipeline.locks import Lease, lease, release_node
 from plugin.providers.errors import ProviderInputError, ProviderUnavailable
 from plugin.settings import Settings
 
@@ -53,12 +54,14 @@ def lock_owner(task: Task) -> str:
 def _recording_failed(self: Task, exc: BaseException, task_id: str, args: Any, kwargs: Any,
                       einfo: Any) -> None:
     """Retries exhausted or an unexpected error: the recording shows failed with the reason."""
+    locks.drop(f"transcribe:{args[0]}")
     stages.fail_recording(str(args[0]), f"transcription failed: {exc}")
 
 
 def _call_failed(self: Task, exc: BaseException, task_id: str, args: Any, kwargs: Any,
                  einfo: Any) -> None:
     call_id = str(args[0])
+    locks.drop(f"analyse:{call_id}")
     with db.session_scope() as s:
         call = s.get(Call, call_id)
         if call is not None:
@@ -66,12 +69,25 @@ def _call_failed(self: Task, exc: BaseException, task_id: str, args: Any, kwargs
     stages.set_recording_of_call(call_id, status="failed", error=f"analysis failed: {exc}"[:2000])
 
 
+# A queued analysis whose message never reaches a worker is queued again after this long.
+ANALYSE_QUEUED_HOLD_S = 600.0
+
+
+def _retrying(self: Task, held: Lease) -> None:
+    """A provider outage: keep a placeholder for the retry's countdown (the largest the
+    backoff can draw) plus a grace, so the sweep re-queues only a retry that never came."""
+    countdown = get_exponential_backoff_interval(
+        RETRY["retry_backoff"], self.request.retries, RETRY["retry_backoff_max"], full_jitter=False)
+    held.hand_over(f"retry:{self.request.id or 'local'}", countdown + locks.RECLAIM_GRACE_S)
+
+
 @shared_task(name="salescoach.transcribe_recording", bind=True, acks_late=True,
              soft_time_limit=1800, time_limit=1900, on_failure=_recording_failed, **RETRY)
 def transcribe_recording(self: Task, recording_id: str) -> str | None:
-    """Transcribe an uploaded recording into turns, then queue its analysis."""
-    with task_lock(f"transcribe:{recording_id}", lock_owner(self), ttl_s=1950) as mine:
-        if not mine:
+    """Transcribe an uploaded recording into turns, then queue its analysis. The lease is
+    renewed while it runs: a killed worker's recording is re-queued within a minute."""
+    with lease(f"transcribe:{recording_id}", lock_owner(self)) as held:
+        if not held.held:
             log.info("recording %s is being transcribed by another run", recording_id)
             return None
         try:
@@ -83,7 +99,11 @@ def transcribe_recording(self: Task, recording_id: str) -> str | None:
         except SoftTimeLimitExceeded:
             stages.fail_recording(recording_id, "transcription took longer than 30 minutes")
             return None
+        except ProviderUnavailable:
+            _retrying(self, held)
+            raise
     if call_id:
+        locks.expect(f"analyse:{call_id}", ANALYSE_QUEUED_HOLD_S)
         enqueue(ANALYSE, call_id)
     return call_id
 
@@ -91,9 +111,10 @@ def transcribe_recording(self: Task, recording_id: str) -> str | None:
 @shared_task(name="salescoach.analyse_call", bind=True, acks_late=True,
              soft_time_limit=300, time_limit=360, on_failure=_call_failed, **RETRY)
 def analyse_call(self: Task, call_id: str) -> int | None:
-    """Analyse a call's turns, store its report, persist the outbox row, queue the write-back."""
-    with task_lock(f"analyse:{call_id}", lock_owner(self), ttl_s=400) as mine:
-        if not mine:
+    """Analyse a call's turns, store its report, persist the outbox row, queue the write-back
+    (under a renewed lease, like ``transcribe_recording``)."""
+    with lease(f"analyse:{call_id}", lock_owner(self)) as held:
+        if not held.held:
             log.info("call %s is being analysed by another run", call_id)
             return None
         try:
@@ -101,6 +122,9 @@ def analyse_call(self: Task, call_id: str) -> int | None:
         except stages.StageFailed as exc:
             _call_failed(self, Exception(exc.reason), "", [call_id], {}, None)
             return None
+        except ProviderUnavailable:
+            _retrying(self, held)
+            raise
     if version is None:
         return None
     item_id = stages.queue_writeback(call_id, version, settings())
@@ -128,8 +152,17 @@ def deliver_outbox(self: Task, outbox_id: int) -> str:
 
 @shared_task(name="salescoach.sweep", acks_late=True, soft_time_limit=60, time_limit=90)
 def sweep() -> dict[str, int]:
-    """Re-queue work whose message was lost (killed worker, broker restart)."""
+    """Re-queue work whose worker died (lapsed lease) or whose message was lost."""
     return sweeper.sweep()
+
+
+@beat_init.connect
+def _on_beat_init(sender: Any = None, **_: Any) -> None:
+    """An embedded beat (``worker --beat``) is a child process: make it die with its worker,
+    so a killed worker leaves no orphan scheduler behind."""
+    from plugin.procs import die_with_parent
+
+    die_with_parent()
 
 
 @worker_ready.connect
