@@ -1,10 +1,13 @@
-"""Exactly-once write-back under faults: kill -9 the worker mid write-back, restart it, and
-let the CRM sandbox answer with 429s and 5xx; count activities per call.
+"""Exactly-once under faults: kill -9 the worker mid write-back (the CRM sandbox answering
+429s and 5xx), or mid transcription / analysis, restart it, and count activities per call.
 
     .venv/bin/python bench/faults.py [--calls 24] [--kills 4] [--broker redis://…]
+    .venv/bin/python bench/faults.py --kill-during transcription [--takeover other|same]
+    .venv/bin/python bench/faults.py --kill-during analysis
 
 Last line: one JSON object with ``calls``, ``activities``, ``duplicates``, ``lost`` (targets
-0 and 0), ``kills``, the faults injected and the time taken.
+0 and 0), ``kills``, the faults injected and the time taken; with ``--kill-during`` also
+``seconds_to_done`` from the kill to the recording's CRM activity (target ≤ 90 s).
 """
 
 from __future__ import annotations
@@ -143,9 +146,10 @@ class Bench:
                                   .group_by(OutboxItem.status)).all())
 
     # -- worker subprocess ----------------------------------------------------------------
-    def start_worker(self, concurrency: int = 2, beat: bool = True) -> subprocess.Popen[bytes]:
+    def start_worker(self, concurrency: int = 2, beat: bool = True,
+                     node: str = "bench") -> subprocess.Popen[bytes]:
         argv = [sys.executable, "-m", "plugin.cli", "worker", "--pool", "threads",
-                "-c", str(concurrency), "-n", "bench@%h", "--loglevel", "WARNING",
+                "-c", str(concurrency), "-n", f"{node}@%h", "--loglevel", "WARNING",
                 "--beat" if beat else "--no-beat"]
         self.worker = subprocess.Popen(argv, env=self.env, cwd=str(ROOT), stdout=self.log,
                                        stderr=subprocess.STDOUT, start_new_session=True)
@@ -216,8 +220,82 @@ def sending(bench: Bench) -> bool:
     return bench.outbox_status().get("sending", 0) > 0
 
 
+def lease_owner(key: str) -> str:
+    from plugin.db import db
+    from plugin.models import TaskLock
+
+    with db.session_scope() as s:
+        row = s.get(TaskLock, key)
+        return row.owner if row is not None else ""
+
+
+def kill_during(bench: Bench, stage: str, takeover: str, timeout: float) -> dict[str, Any]:
+    """Upload the demo call for a CRM contact, kill -9 the worker while it holds the lease of
+    ``stage`` (transcription or analysis), start a worker (``same`` node name: a restarted
+    pod; ``other``: another pod, so the lease must lapse), time the kill to the activity."""
+    from plugin.db import db
+    from plugin.models import Recording
+    from plugin.pipeline import submit_recording
+    from plugin.pipeline.recordings import store_upload
+
+    bench.connect(TENANT, "salesforce")
+    record_id = bench.person("salesforce")
+    wav = ROOT / "plugin" / "demo_calls" / "price_objection.wav"
+    with bench.app.app_context(), wav.open("rb") as fh:
+        stored = store_upload(bench.settings, tenant_id=TENANT, user_id=None, filename=wav.name,
+                              stream=fh, record_id=record_id, record_type="Contact")
+    key = (f"transcribe:{stored.recording_id}" if stage == "transcription"
+           else f"analyse:{stored.call_id}")
+    bench.start_worker(node="first")
+    with bench.app.app_context():
+        submit_recording(stored.recording_id)
+    t_submit = time.monotonic()
+    def holding() -> bool:
+        if not lease_owner(key).startswith("first@"):
+            return False
+        if stage != "transcription":
+            return True
+        with db.session_scope() as s:
+            rec = s.get(Recording, stored.recording_id)
+            return rec is not None and rec.stage == "transcribing"
+
+    if not wait_until(holding, timeout=300, every=0.01):
+        raise SystemExit(f"the worker never took {key}")
+    assert bench.worker is not None
+    os.killpg(bench.worker.pid, signal.SIGSTOP)  # freeze it where it is, then kill it
+    bench.kill_worker()
+    t_kill = time.monotonic()
+    with db.session_scope() as s:
+        rec = s.get(Recording, stored.recording_id)
+        stage_at_kill = rec.stage if rec is not None else ""
+    bench.start_worker(node="first" if takeover == "same" else "second")
+
+    def delivered() -> bool:
+        return any(stored.call_id in a["text"] for a in bench.activities())
+
+    finished = wait_until(delivered, timeout=timeout, every=0.25)
+    t_done = time.monotonic()
+    wait_until(lambda: bench.outbox_status().get("sending", 0) == 0, timeout=30)
+    acts = [a for a in bench.activities() if stored.call_id in a["text"]]
+    with db.session_scope() as s:
+        rec = s.get(Recording, stored.recording_id)
+        final = f"{rec.status}/{rec.stage}" if rec is not None else "missing"
+    return {"bench": "faults", "kill_during": stage, "takeover": takeover,
+            "stage_at_kill": stage_at_kill, "calls": 1, "activities": len(acts),
+            "duplicates": max(0, len(acts) - 1), "lost": 0 if acts else 1, "kills": 1,
+            "finished": finished, "recording": final,
+            "seconds_to_kill": round(t_kill - t_submit, 1),
+            "seconds_to_done": round(t_done - t_kill, 1) if finished else None,
+            "broker": bench.settings.broker_url.split("://")[0]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--kill-during", choices=["writeback", "transcription", "analysis"],
+                    default="writeback")
+    ap.add_argument("--takeover", choices=["other", "same"], default="other",
+                    help="with --kill-during transcription|analysis: the replacement worker's "
+                         "node name is another pod's (the lease must lapse) or the same")
     ap.add_argument("--calls", type=int, default=24)
     ap.add_argument("--kills", type=int, default=4)
     ap.add_argument("--broker", default="", help="broker URL [default: embedded filesystem]")
@@ -227,6 +305,14 @@ def main() -> None:
     rng = random.Random(args.seed)
 
     bench = Bench(broker_url=args.broker)
+    if args.kill_during != "writeback":
+        try:
+            bench.start_sandbox()
+            result = kill_during(bench, args.kill_during, args.takeover, args.timeout)
+        finally:
+            bench.close()
+        print(json.dumps(result))
+        return
     try:
         bench.start_sandbox()
         bench.connect(TENANT, "salesforce")

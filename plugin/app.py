@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from flask import Flask
@@ -25,8 +24,9 @@ def create_app(overrides: dict[str, Any] | None = None, settings: Settings | Non
         JSON_SORT_KEYS=False,
         TESTING=settings.env == "test",
     )
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from plugin import logs
+
+    logs.configure(settings)
 
     db.init_app(app)
     app.extensions["salescoach.signer"] = SessionSigner(app.config["SECRET_KEY"],

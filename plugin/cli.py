@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, str] = {
     "run": "plugin.cli:run_cmd",
     "worker": "workers.cli:worker_cmd",
     "beat": "workers.cli:beat_cmd",
+    "drain": "plugin.web.drain:drain_cmd",
     "analyze": "workers.cli:analyze_cmd",
     "replay": "plugin.live.cli:replay_cmd",
     "sandbox": "plugin.sandbox.cli:sandbox_group",
@@ -103,6 +104,12 @@ def seed_cmd() -> None:
     click.echo(seed_demo(settings))
 
 
+# After SIGTERM, requests in flight get this long. Live calls are drained before that by
+# `salescoach drain` (the pod's preStop, up to SALESCOACH_DRAIN_TIMEOUT_S); the pod's
+# terminationGracePeriodSeconds covers both (manifests/k8s/web-deployment.yaml).
+GRACEFUL_S = 15
+
+
 @click.command("serve")
 @click.option("--host", default=None, help="bind address [default: SALESCOACH_HOST]")
 @click.option("--port", type=int, default=None, help="port [default: SALESCOACH_PORT]")
@@ -116,7 +123,8 @@ def serve_cmd(host: str | None, port: int | None, threads: int) -> None:
     # One process: a live call's state and its WebSocket live in the same process.
     os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--worker-class", "gthread",
                                "--workers", "1", "--threads", str(threads), "--bind", bind,
-                               "--timeout", "120", "--graceful-timeout", "10",
+                               "--timeout", "120", "--graceful-timeout", str(GRACEFUL_S),
+                               "--logger-class", "plugin.logs.GunicornLogger",
                                "--access-logfile", "-", "plugin.wsgi:app"])
 
 

@@ -73,6 +73,17 @@ class Settings(BaseSettings):
     hubspot_api_host: str = "https://api.hubapi.com"
     sandbox_port: int = Field(default=8443, ge=0, le=65535)
 
+    # Operations (docs/operations.md).
+    # Log lines as JSON objects (one per line) or text; empty: json in production, else text.
+    log_format: Literal["", "json", "text"] = ""
+    # Bearer token of GET /metrics; without one /metrics is open in development and absent
+    # (404) in production, where the metrics port is the way in.
+    metrics_token: str = ""
+    # Serve the metrics on their own port too (0: off); not exposed by the ingress.
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    # Seconds a draining web process waits for its live calls to end (docs/operations.md).
+    drain_timeout_s: int = Field(default=45, ge=0, le=3600)
+
     # Limits.
     max_reply_chars: int = Field(default=4000, ge=1)
     max_upload_mb: int = Field(default=200, ge=1)
@@ -124,6 +135,10 @@ class Settings(BaseSettings):
         return self
 
     # Derived choices -------------------------------------------------------------------
+    @property
+    def json_logs(self) -> bool:
+        return self.log_format == "json" or (not self.log_format and self.env == "production")
+
     @property
     def uses_embedded_broker(self) -> bool:
         return self.broker_url.startswith("filesystem://")

@@ -12,7 +12,7 @@ from typing import Any
 
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import beat_init, worker_ready
+from celery.signals import beat_init, task_postrun, task_prerun, worker_ready
 from celery.utils.time import get_exponential_backoff_interval
 from flask import current_app
 from sqlalchemy import select
@@ -154,6 +154,32 @@ def deliver_outbox(self: Task, outbox_id: int) -> str:
 def sweep() -> dict[str, int]:
     """Re-queue work whose worker died (lapsed lease) or whose message was lost."""
     return sweeper.sweep()
+
+
+_BOUND: dict[str, Any] = {}
+# Which id a task's first argument is, for the log lines it writes.
+_FIRST_ARG = {"salescoach.analyse_call": "call_id"}
+
+
+@task_prerun.connect
+def _bind_log_ids(task_id: str = "", task: Any = None, args: Any = None, **_: Any) -> None:
+    """Every line a task logs carries its task id (as request_id) and its call id."""
+    from plugin import logs
+
+    ids = {"request_id": task_id}
+    key = _FIRST_ARG.get(getattr(task, "name", ""))
+    if key and args:
+        ids[key] = str(args[0])
+    _BOUND[task_id] = logs.push(**ids)
+
+
+@task_postrun.connect
+def _unbind_log_ids(task_id: str = "", **_: Any) -> None:
+    from plugin import logs
+
+    bound = _BOUND.pop(task_id, None)
+    if bound is not None:
+        logs.pop(bound)
 
 
 @beat_init.connect

@@ -25,9 +25,17 @@ class CrmSession(requests.Session):
 
     def request(self, method: str | bytes, url: str | bytes,
                 *args: Any, **kwargs: Any) -> requests.Response:
+        from plugin.metrics import crm_error
+
         kwargs.setdefault("timeout", self.default_timeout)
         kwargs.setdefault("verify", self.verify)
-        resp = super().request(method, url, *args, **kwargs)
+        try:
+            resp = super().request(method, url, *args, **kwargs)
+        except requests.RequestException:
+            crm_error(None)
+            raise
+        if resp.status_code >= 400:
+            crm_error(resp.status_code)
         self._local.last = resp
         return resp
 

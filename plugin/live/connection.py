@@ -29,7 +29,7 @@ from typing import Any
 from plugin.live import store
 from plugin.live.bus import get_bus, jsonable
 from plugin.live.pipeline import LiveCall, shared_pool
-from plugin.live.registry import CallEnded, CallRegistry, ChannelMismatch
+from plugin.live.registry import CallEnded, CallRegistry, ChannelMismatch, Draining
 from plugin.live.sources import (
     AudioFrame,
     AudioSource,
@@ -271,6 +271,10 @@ class Connection:
         except CallEnded:
             self.source.started = None
             self._source_error(SourceError("call_ended", "that call has ended; start a new one"))
+            return
+        except Draining:  # this process is shutting down: the panel reconnects elsewhere
+            self.source.started = None
+            self.close(1012, "server restarting: reconnect")
             return
         except ChannelMismatch:
             self.source.started = None

@@ -47,6 +47,7 @@ from plugin.eventloop import IoLoop
 from plugin.live import store
 from plugin.live.audio import SAMPLE_RATE, louder_than
 from plugin.live.sources import AudioFrame
+from plugin.metrics import AUDIO_TO_NUDGE
 from plugin.providers.errors import ProviderUnavailable
 from plugin.providers.stt import SpeechToText, SttStream, TranscriptEvent
 
@@ -69,6 +70,7 @@ MIXED_KEEP_MS = 40_000  # audio of a mixed channel kept to tell its speakers apa
 ENROLL_MS = 20_000  # voiced rep audio gathered for the rep's voice print ...
 ENROLL_MIN_MS = 6_000  # ... and the least that makes one
 SPEAKING_EVERY_MS = 1000  # who speaks on a mixed channel is checked this often
+ARRIVALS_KEPT = 3000  # arrival times of the last chunks per channel (minutes of audio)
 
 _pool_lock = threading.Lock()
 _pools: dict[str, ThreadPoolExecutor] = {}
@@ -188,6 +190,10 @@ class _Channel:
     mixed: Any = None  # a mixed channel's speakers (plugin.speech.diarize.MixedChannel)
     enroll: list[bytes] | None = None  # rep channels: voiced audio for the voice print
     enroll_ms: int = 0
+    # (channel ms reached, monotonic time) of each chunk as it arrived, for the
+    # audio-to-nudge latency (plugin.metrics); the last ARRIVALS_KEPT chunks only.
+    arrived_samples: int = 0
+    arrivals: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=ARRIVALS_KEPT))
     lock: threading.Lock = field(default_factory=threading.Lock)
     idle: threading.Condition = field(init=False)
 
@@ -312,6 +318,9 @@ class LiveCall:
         if self.ending:
             return
         ch = self._channels[frame.channel]
+        ch.arrived_samples += len(frame.pcm16) // 2
+        ch.arrivals.append((self.offset_ms + ch.arrived_samples * 1000 // SAMPLE_RATE,
+                            time.monotonic()))
         if ch.stream.inline_push:
             self._feed(ch, frame.pcm16)
             return
@@ -552,11 +561,31 @@ class LiveCall:
             self.stats.turns += 1
             self.emit(store.turn_event(turn))
             self._emit_nudges(nudges, ids)
+            if nudges:
+                self._observe_latency(turn.end_ms, "instant", len(nudges))
             self.stats.timings.append(("turn", time.perf_counter() - t0))
             if metrics is not None:
                 self.emit({"type": "metrics", "metrics": metrics, "seq": turn.seq})
             if self._deep and turn.seq % self._deep_every == 0:
                 side_pool().submit(self._enqueue_deep, turn.seq)
+
+    def audio_arrived_at(self, call_ms: int) -> float | None:
+        """Monotonic time at which the first channel's audio reached ``call_ms``."""
+        times = []
+        for ch in self._channels:
+            for reached, at in ch.arrivals:
+                if reached >= call_ms:
+                    times.append(at)
+                    break
+        return min(times) if times else None
+
+    def _observe_latency(self, call_ms: int, source: str, count: int) -> None:
+        """Audio-to-nudge: from the audio ending the turn to its nudges being sent."""
+        arrived = self.audio_arrived_at(call_ms)
+        if arrived is not None:
+            elapsed = max(0.0, time.monotonic() - arrived)
+            for _ in range(count):
+                AUDIO_TO_NUDGE.labels(source=source).observe(elapsed)
 
     def _emit_nudges(self, nudges: list[dict[str, Any]], ids: list[int]) -> None:
         for n, nid in zip(nudges, ids, strict=True):

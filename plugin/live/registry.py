@@ -19,6 +19,7 @@ from plugin.live.bus import get_bus
 from plugin.live.pipeline import LiveCall, side_pool
 from plugin.live.sources import StartFrame
 from plugin.live.watch import Mirror
+from plugin.metrics import LIVE_CALLS
 from plugin.privacy.consent import check as check_consent
 from plugin.settings import Settings
 
@@ -29,6 +30,10 @@ RESUME_GRACE_S = 30.0  # a dropped panel may come back within this many seconds
 
 class CallEnded(Exception):
     """The call exists but has ended; it cannot be resumed."""
+
+
+class Draining(Exception):
+    """This process is draining (shutting down): a new call must start on another one."""
 
 
 class ChannelMismatch(Exception):
@@ -133,6 +138,8 @@ class CallRegistry:
             return len(self._calls)
 
     def _add(self, call: LiveCall) -> LiveCall:
+        if call.call_id not in self._calls:
+            LIVE_CALLS.inc()
         self._calls[call.call_id] = call
         call.on_end.append(self._forget)
         return call
@@ -141,6 +148,7 @@ class CallRegistry:
         with self._lock:
             if self._calls.get(call.call_id) is call:
                 del self._calls[call.call_id]
+                LIVE_CALLS.dec()
             self._producers.pop(call.call_id, None)
             timer = self._timers.pop(call.call_id, None)
         if timer is not None:
@@ -153,6 +161,8 @@ class CallRegistry:
         Raises ``store.UnknownCall`` (unknown or another tenant's), ``CallEnded``,
         ``ChannelMismatch``.
         """
+        if self.draining and not (start.call_id and start.call_id in self._calls):
+            raise Draining(start.call_id or "new call")
         if not start.call_id:
             call = self.factory.new(tenant_id, user_id, start)
             with self._lock:
@@ -193,11 +203,45 @@ class CallRegistry:
             if self._producers.get(call.call_id) is not producer or call.ended is not None:
                 return
             self._producers.pop(call.call_id, None)
+            if self.draining:  # handed over: another process resumes it from the store
+                return
             grace = self.grace_s if grace_s is None else grace_s
             timer = threading.Timer(grace, self._expire, args=(call,))
             timer.daemon = True
             self._timers[call.call_id] = timer
         timer.start()
+
+    # Drain (plugin.web.drain) ---------------------------------------------------------------
+    draining = False
+
+    def drain(self) -> None:
+        """Refuse new calls from now on; the live ones go on until they end or are handed over."""
+        self.draining = True
+
+    def live_count(self) -> int:
+        with self._lock:
+            return sum(1 for c in self._calls.values() if c.ended is None)
+
+    def hand_over(self, reason: str = "server restarting: reconnect") -> int:
+        """Close every live call's socket with 1012 (service restart): the panel reconnects
+        and resumes the call on another process, which rebuilds it from the store. The calls
+        are not ended here (no expiry timer while draining). Returns how many were closed."""
+        with self._lock:
+            producers = list(self._producers.values())
+            timers = list(self._timers.values())
+            self._timers.clear()
+        for timer in timers:
+            timer.cancel()
+        closed = 0
+        for producer in producers:
+            close = getattr(producer, "close", None)
+            if callable(close):
+                try:
+                    close(1012, reason)
+                    closed += 1
+                except Exception:  # noqa: BLE001 - a socket already gone
+                    log.warning("could not hand over a live call", exc_info=True)
+        return closed
 
     def _expire(self, call: LiveCall) -> None:
         with self._lock:

@@ -32,17 +32,22 @@ class FallbackModel(LanguageModel):
         try:
             return self.primary.advise(request)
         except ProviderError as exc:
-            self.fallbacks += 1
-            log.warning("deep tier falls back to %s: %s", self.fallback.name, exc.message)
+            self._fell_back(exc)
             return self.fallback.advise(request)
 
     def summarise(self, request: DeepRequest) -> CallSummary:
         try:
             return self.primary.summarise(request)
         except ProviderError as exc:
-            self.fallbacks += 1
-            log.warning("deep tier falls back to %s: %s", self.fallback.name, exc.message)
+            self._fell_back(exc)
             return self.fallback.summarise(request)
+
+    def _fell_back(self, exc: ProviderError) -> None:
+        from plugin.metrics import model_fallback
+
+        self.fallbacks += 1
+        model_fallback("deep_tier", self.primary.name, self.fallback.name)
+        log.warning("deep tier falls back to %s: %s", self.fallback.name, exc.message)
 
 
 def deep_request(turns: Any, playbook: Playbook, context: Any = None) -> DeepRequest:

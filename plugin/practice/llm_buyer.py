@@ -118,6 +118,9 @@ def voice(engine: GeminiBuyer | None, scenario: Scenario, before: dict[str, Any]
         try:
             pieces = list(engine.stream(scenario, before, after))
         except Exception as exc:  # noqa: BLE001 - any failure falls back to the local buyer
+            from plugin.metrics import model_fallback
+
+            model_fallback("practice_buyer", engine.name, "local")
             log.warning("gemini buyer failed, using the local buyer: %s", exc)
         else:
             for p in pieces:

@@ -25,11 +25,14 @@ BLUEPRINTS: list[str] = [
     "plugin.web.practice_pages:bp",
     "plugin.web.customer_api:bp",
     "plugin.web.popout:bp",
+    "plugin.web.drain:bp",
 ]
 
 
 # Modules with an ``init_app(app)`` to call after the blueprints; one line per area.
 INIT_HOOKS: list[str] = [
+    "plugin.logs",
+    "plugin.metrics",
     "workers.celery_app",
     "plugin.web.live_ws",
     "plugin.web.ratelimit",

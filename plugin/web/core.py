@@ -24,7 +24,11 @@ def healthz() -> Any:
 
 @bp.get("/readyz")
 def readyz() -> Any:
-    """Readiness: the database answers."""
+    """Readiness: the database answers and the process is not draining."""
+    from plugin.web.drain import draining
+
+    if draining():
+        return jsonify(status="draining"), 503
     try:
         with db.session_scope() as s:
             s.execute(text("SELECT 1"))

@@ -35,6 +35,7 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from plugin.eventloop import IoLoop
+from plugin.metrics import WS_CONNECTIONS
 
 log = logging.getLogger(__name__)
 _frames_log = logging.getLogger(__name__ + ".protocol")  # websockets' per-connection chatter
@@ -116,6 +117,7 @@ class LoopSocket(asyncio.Protocol):
         self.transport = transport
         for chunk in self._handshake:
             transport.write(chunk)
+        WS_CONNECTIONS.inc()
         _sweeper().add(self)
         self._flush()
 
@@ -130,6 +132,7 @@ class LoopSocket(asyncio.Protocol):
         return False  # let the transport close
 
     def connection_lost(self, exc: Exception | None) -> None:
+        WS_CONNECTIONS.dec()
         _sweeper().discard(self)
         if self._close_timer is not None:
             self._close_timer.cancel()
