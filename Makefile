@@ -10,7 +10,7 @@ export SALESCOACH_TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5
 export SALESCOACH_TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
 endif
 
-.PHONY: run test test-widgets install install-dev install-browser install-npm lint bench clean help
+.PHONY: run test test-widgets install install-dev install-browser install-npm lint lock bench clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -60,6 +60,12 @@ install-npm:  ## npm packages of the CRM widgets
 lint: install-dev  ## ruff and mypy
 	$(BIN)/ruff check plugin workers tests bench
 	$(BIN)/mypy
+
+# The container's dependencies, resolved from pyproject.toml for its Python and platform.
+lock: install-dev  ## regenerate requirements.lock (uv, hashes) after changing dependencies
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.12 \
+	  --python-platform x86_64-manylinux_2_28 --generate-hashes \
+	  --custom-compile-command "make lock" -o requirements.lock
 
 bench: install  ## every benchmark; each prints one JSON object on its last line
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b; done

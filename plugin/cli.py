@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, str] = {
     "worker": "workers.cli:worker_cmd",
     "beat": "workers.cli:beat_cmd",
     "drain": "plugin.web.drain:drain_cmd",
+    "health": "plugin.health:health_cmd",
     "analyze": "workers.cli:analyze_cmd",
     "replay": "plugin.live.cli:replay_cmd",
     "sandbox": "plugin.sandbox.cli:sandbox_group",

@@ -70,6 +70,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # them only after its visibility timeout): see plugin/pipeline/sweep.py.
         # Retention (plugin.privacy.retention) hourly: idempotent, so a missed or doubled
         # run only moves deletions by an hour.
+        # Beat writes its schedule file after every task it sends: the file's age is its
+        # health check (salescoach health beat).
+        "beat_sync_every": 1,
         "beat_schedule": {
             "salescoach-sweep": {"task": "salescoach.sweep", "schedule": SWEEP_EVERY_S,
                                  "options": {"expires": SWEEP_EVERY_S * 2}},
