@@ -77,7 +77,7 @@ def test_a_draining_server_hands_its_live_call_to_another_that_resumes_it(
                             "demo": True})
     other = server_cls(other_app)
     try:
-        second = client_cls(other.url(f"/ws/calls?t={token}"))
+        second = client_cls(other.url("/ws/calls"), token=token)
         second.send({**START, "call_id": call_id, "last_seq": last_seq, "last_nudge_id": 0})
         ready = second.wait_for(lambda e: e["type"] == "ready")
         assert ready["call_id"] == call_id and ready["resumed"] is True
