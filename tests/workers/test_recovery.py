@@ -200,3 +200,31 @@ def _finished(recording_id: str) -> tuple[str, str] | None:
         if rec.status == "failed":
             raise AssertionError(f"recording failed: {rec.error}")
         return (rec.status, rec.stage) if rec.stage == "done" else None
+
+
+def test_a_killed_worker_leaves_no_orphaned_embedded_beat(workers: Workers) -> None:
+    from pathlib import Path as P
+
+    worker = workers.start("orphans")
+    wait_for(lambda: "ready" in workers.log("orphans"), timeout=120, every=0.2,
+             what="the worker to be ready")
+
+    def beat_child() -> int | None:
+        for entry in P("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text()
+                except OSError:
+                    continue
+                if int(stat.rsplit(")", 1)[1].split()[1]) == worker.pid:
+                    return int(entry.name)
+        return None
+
+    beat = wait_for(beat_child, timeout=60, what="the embedded beat process")
+    # when only the worker's own process is killed (not its group)
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait(timeout=30)
+    # then its beat child follows it (PR_SET_PDEATHSIG), rather than scheduling on alone
+    wait_for(lambda: not P(f"/proc/{beat}").exists()
+             or P(f"/proc/{beat}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z",
+             timeout=30, what="the beat child to exit")
