@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import secrets
 from typing import Any
 
 import pytest
@@ -68,7 +69,7 @@ def production(database_url: str, tmp_path: Any) -> Any:
     def make(**extra: Any) -> Any:
         return create_app({"env": "production", "database_url": database_url,
                            "instance_path": tmp_path, "demo": False,
-                           "secret_key": "s" * 24 + "Q7x!kP9z#Lm2@Wq5Rt8&Yb3",
+                           "secret_key": secrets.token_urlsafe(48),
                            "encryption_key": Fernet.generate_key().decode(), **extra})
     return make
 
@@ -202,7 +203,9 @@ def test_a_bad_request_id_is_replaced_and_workers_bind_their_own(app: Any) -> No
 def test_production_logs_are_json_by_default() -> None:
     from plugin.settings import Settings
 
-    assert Settings(env="production", secret_key="x" * 40).json_logs
+    prod = {"env": "production", "demo": False, "secret_key": secrets.token_urlsafe(48),
+            "encryption_key": Fernet.generate_key().decode()}
+    assert Settings(**prod).json_logs
     assert not Settings(env="development").json_logs
     assert Settings(env="development", log_format="json").json_logs
-    assert not Settings(env="production", secret_key="x" * 40, log_format="text").json_logs
+    assert not Settings(**prod, log_format="text").json_logs

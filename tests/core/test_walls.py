@@ -212,6 +212,10 @@ NO_OBJECT_ROUTES: dict[str, str] = {
     "practice_api.post_drill_audio": "the caller's own drill (a WAV answer)",
     "practice_api.list_drills": "the caller's own drills", "practice_api.tts": "no data",
     "practice_api.my_assignments": "the caller's own", "recordings_api.upload": "creates own",
+    "metrics": "aggregate counters, no object data; bearer token in production "
+               "(tests/core/test_observability.py)",
+    "drain.drain_view": "pod-local drain, token derived from the secret key "
+                        "(tests/live/test_drain.py)",
 }
 SOCKET_ROUTES = {"live_calls_socket": "test_socket_messages_are_walled",
                  "live_twilio_socket": "one-call stream tokens (tests/live/test_twilio.py)"}
