@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 
 from flask import current_app, g, request
 
+from plugin.db import request_session
+from plugin.models import User
 from plugin.security import Identity, SessionError, SessionSigner
 from plugin.web.errors import ApiError
 
@@ -30,11 +32,17 @@ def token_from_request() -> str:
 
 
 def authenticate() -> Identity:
-    """Verify the request's session token; raise a 401 ApiError with the reason."""
+    """Verify the request's session token; raise a 401 ApiError with the reason.
+
+    The token is stateless, so its user is looked up too: a user erased since (privacy
+    deletion) gets a 401 rather than a failed write."""
     try:
         identity = signer().verify(token_from_request())
     except SessionError as exc:
         raise ApiError(401, "unauthorized", exc.reason) from None
+    user = request_session().get(User, identity.user_id)
+    if user is None or user.tenant_id != identity.tenant_id:
+        raise ApiError(401, "unauthorized", "this session's user no longer exists; sign in again")
     g.identity = identity
     return identity
 

@@ -213,3 +213,24 @@ def test_cli_exports_and_deletes(app: Any, footprint: Any, tmp_path: Any,
     res = runner.invoke(main, ["privacy", "receipts", "--tenant", tenant])
     assert [json.loads(line)["action"] for line in res.output.splitlines()] == ["delete",
                                                                                 "export"]
+
+
+def test_an_erased_reps_session_is_refused_not_a_failed_write(client: Any, tenants: Any,
+                                                             footprint: Any) -> None:
+    tenant = "sf:00DERASEDSESSION"
+    admin = admin_of(tenant)
+    footprint(tenant, "005GONE", "003GONE")
+    rep = tenants.headers(tenants.identity(tenant, "005GONE"))
+    assert client.get("/api/v1/practice/sessions", headers=rep).status_code == 200
+    resp = client.post("/api/v1/privacy/delete", json={"kind": "rep", "id": "005GONE"},
+                       headers=tenants.headers(admin))
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    # the rep's token is still validly signed, but its user is gone: 401, nothing written
+    for method, url, body in (("get", "/api/v1/practice/sessions", None),
+                              ("post", "/api/v1/practice/sessions",
+                               {"scenario_id": "cfo-discovery"}),
+                              ("post", "/api/v1/practice/drills",
+                               {"customer_line": "Too expensive.", "text": "I hear you."})):
+        resp = getattr(client, method)(url, json=body, headers=rep)
+        assert resp.status_code == 401, (url, resp.status_code)
+        assert "no longer exists" in resp.get_json()["error"]["message"]
