@@ -108,6 +108,8 @@ def _serve(source: AudioSource, verify: Verify, *, resumable: bool = True) -> Re
 
     ws.handler = conn
     ws.policy = policy
+    ws.check_after(auth_s)  # the deadlines to the moment; the 5 s sweep catches the rest
+    ws.check_after(idle_s)
     ws.when_gone(slot.release)
     ws.adopt(raw)
     return handed_over_response(kind)

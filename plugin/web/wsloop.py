@@ -11,7 +11,8 @@ handler's sends are batched onto the loop.
 
 Keep-alive: a ping every ``PING_EVERY_S``; a peer that answers nothing for two intervals is
 dropped, and so is one that sends no message for its ``idle_limit`` (pongs do not count).
-Every ``SWEEP_EVERY_S`` the socket's ``policy`` may also close it (no auth in time, no call).
+The socket's ``policy`` may also close it (no auth in time, no call): checked on every
+sweep (``SWEEP_EVERY_S``) and at the moments given to ``check_after``.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ _frames_log = logging.getLogger(__name__ + ".protocol")  # websockets' per-conne
 _frames_log.setLevel(logging.WARNING)
 
 PING_EVERY_S = 20.0
-SWEEP_EVERY_S = 1.0
+SWEEP_EVERY_S = 5.0
 CLOSE_TIMEOUT_S = 5.0  # after our close frame, the peer has this long to close the TCP side
 
 
@@ -71,6 +72,7 @@ class LoopSocket(asyncio.Protocol):
         # Checked on every sweep: (close code, reason) closes the socket now.
         self.policy: Callable[[float], tuple[int, str] | None] | None = None
         self._on_gone: list[Callable[[], None]] = []
+        self._checks: list[float] = []  # seconds after the start to run ``policy`` once
         self.transport: asyncio.Transport | None = None
         self.done = threading.Event()
         self._io = IoLoop.get()
@@ -107,6 +109,11 @@ class LoopSocket(asyncio.Protocol):
 
         future.add_done_callback(adopted)
 
+    def check_after(self, delay_s: float) -> None:
+        """Also run ``policy`` once ``delay_s`` after the socket is on the loop (a deadline
+        kept to the moment, where the sweep only keeps it to ``SWEEP_EVERY_S``)."""
+        self._checks.append(delay_s)
+
     def when_gone(self, fn: Callable[[], None]) -> None:
         """Call ``fn`` (on the loop) once the connection has ended."""
         self._on_gone.append(fn)
@@ -119,6 +126,8 @@ class LoopSocket(asyncio.Protocol):
             transport.write(chunk)
         WS_CONNECTIONS.inc()
         _sweeper().add(self)
+        for delay in self._checks:
+            self._io.loop.call_later(delay + 0.05, self._check_policy)
         self._flush()
 
     def data_received(self, data: bytes) -> None:
@@ -250,14 +259,22 @@ class LoopSocket(asyncio.Protocol):
             self._close_timer = self._io.loop.call_later(CLOSE_TIMEOUT_S, transport.abort)
 
     # Keep-alive (called by the sweeper on the loop) ---------------------------------------
+    def _check_policy(self, now: float | None = None) -> bool:
+        """Close the socket if its ``policy`` says so; True when it did."""
+        if self.transport is None or self.proto.state is not State.OPEN or self.policy is None:
+            return False
+        verdict = self.policy(time.monotonic() if now is None else now)
+        if verdict is None:
+            return False
+        code, reason = verdict
+        log.info("live socket closed: %s", reason)
+        self._fail(code, reason)
+        return True
+
     def sweep(self, now: float) -> None:
         if self.transport is None or self.proto.state is not State.OPEN:
             return
-        verdict = self.policy(now) if self.policy is not None else None
-        if verdict is not None:
-            code, reason = verdict
-            log.info("live socket closed: %s", reason)
-            self._fail(code, reason)
+        if self._check_policy(now):
             return
         limit = self.idle_limit()
         if now - self.last_msg > limit:
