@@ -106,6 +106,9 @@ def _eval_texts() -> list[str]:
     return texts
 
 
+# Encoding ~6,000 training and evaluation lines with the numpy MiniLM takes minutes on a
+# fresh machine (cached per text afterwards), more than the suite's per-test default.
+@pytest.mark.timeout(1200)
 def test_training_corpus_is_kept_apart_from_every_evaluation_set(embedder: Embedder) -> None:
     """The judge is trained on plugin/coach/data only; the evaluation sets are only ever
     measured on. No evaluation line may appear in the training data, nor a near-copy of one
