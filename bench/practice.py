@@ -5,10 +5,11 @@ Runs in a throw-away instance (own SQLite database). Figures:
 
 * agreement with ``tests/practice/data/practice_replies.jsonl`` (168 replies scored by the
   rubric in docs/practice.md) and with ``practice_replies_independent.jsonl`` (241 replies
-  written to the same rubric by an author who never saw the scorer; measured only): Spearman and Pearson on overall, mean absolute error, label
-  agreement, flawed replies scored >= 60, flaws found per kind, replies flagged that carry no
-  flaw, and stronger answers that keep a flaw (any flaw found in a sentence of the stronger
-  answer); the same for the development set the weights were chosen on, reported apart;
+  written to the same rubric by an author who never saw the scorer; measured only):
+  Spearman and Pearson on overall, mean absolute error, label agreement, flawed replies
+  scored >= 60, flaws found per kind, replies flagged that carry no flaw, and stronger
+  answers that keep a flaw (any flaw found in a sentence of the stronger answer); the same
+  for the development set the weights were chosen on, reported apart;
 * a scripted audit of sessions (every scenario, five scripts each, mixing good, weak and
   flawed replies from the labelled set): buyer sentences that assert an offer, figure or day
   the rep never said (an independent term list, not the buyer's own grounding check);
