@@ -126,7 +126,14 @@ def serve_cmd(host: str | None, port: int | None, threads: int) -> None:
                                "--workers", "1", "--threads", str(threads), "--bind", bind,
                                "--timeout", "120", "--graceful-timeout", str(GRACEFUL_S),
                                "--logger-class", "plugin.logs.GunicornLogger",
-                               "--access-logfile", "-", "plugin.wsgi:app"])
+                               "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT,
+                               "plugin.wsgi:app"])
+
+
+# gunicorn's default access line has the full request line and the Referer, i.e. the query
+# string: session tokens (?t=), report links (?s=), entry and OAuth codes. Log the path only
+# (plugin.logs also redacts what a line may still carry).
+ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)ss "%(a)s"'
 
 
 @click.group("tenant")

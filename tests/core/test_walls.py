@@ -458,3 +458,32 @@ def test_socket_messages_are_walled(world: World, ws_url: Any) -> None:
         call = s.get(Call, world.live_id)
         assert call is not None and call.status == "live"
     assert _stored_turns(world.live_id) == before
+
+
+def test_the_access_log_never_carries_query_strings() -> None:
+    """Session tokens still travel in ?t= between panel pages: gunicorn logs paths only."""
+    from gunicorn.config import Config
+    from gunicorn.glogging import Logger
+
+    from plugin.cli import ACCESS_LOG_FORMAT
+
+    cfg = Config()
+    cfg.set("access_log_format", ACCESS_LOG_FORMAT)
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": "/panel/live?t=SECRET-TOKEN",
+               "PATH_INFO": "/panel/live", "QUERY_STRING": "t=SECRET-TOKEN",
+               "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
+               "HTTP_REFERER": "https://crm.example/x?t=SECRET-TOKEN",
+               "HTTP_USER_AGENT": "test"}
+
+    class Resp:
+        status, response_length, sent = "200 OK", 10, 10
+        headers: list[tuple[str, str]] = []
+
+    class Req:
+        headers: list[tuple[str, str]] = []
+
+    import datetime
+
+    atoms = Logger(cfg).atoms(Resp(), Req(), environ, datetime.timedelta(seconds=0.01))
+    line = ACCESS_LOG_FORMAT % atoms
+    assert "/panel/live" in line and "SECRET-TOKEN" not in line
