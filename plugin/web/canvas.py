@@ -21,7 +21,7 @@ from plugin.crm_auth import (
     verify_canvas_request,
 )
 from plugin.db import request_session
-from plugin.web.auth import issue_token
+from plugin.web.auth import entry_url, issue_token
 from plugin.web.crm_common import (
     bind_user,
     check_id,
@@ -114,7 +114,7 @@ def canvas() -> Any:
     connected = is_connected(session, tenant, "salesforce")
     session.commit()
     token = issue_token(identity)
-    url = f"{settings().public_base_url}/panel/live?t={token}"
+    url = entry_url("/panel/live", identity)  # followed at once: a one-time code, no token
     if connected:
         return redirect(url, code=303)
     admin_url = f"{settings().public_base_url}/admin?t={token}" if identity.role == "admin" else ""

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request
 from sqlalchemy import text
 
 from plugin.db import db
 from plugin.security import Identity
 from plugin.tenancy import DEMO_REP, DEMO_TENANT, ensure_tenant, ensure_user
-from plugin.web.auth import current_identity, issue_token, require_identity
+from plugin.web.auth import current_identity, entry_url, require_identity
 from plugin.web.errors import ApiError
 
 bp = Blueprint("core", __name__)
@@ -65,7 +65,6 @@ def demo_login() -> Any:
     """Open the coach panel as the demo rep (only with SALESCOACH_DEMO=true)."""
     if not current_app.config["SETTINGS"].demo:
         raise ApiError(404, "not_found", "demo mode is off")
-    token = issue_token(demo_identity())
-    if request.args.get("next") in ("practice", "calls", "live"):
-        return redirect(f"/panel/{request.args['next']}?t={token}")
-    return redirect(url_for("panel.index", t=token))
+    tab = request.args.get("next")
+    tab = tab if tab in ("practice", "calls", "live") else "live"
+    return redirect(entry_url(f"/panel/{tab}", demo_identity(), absolute=False))

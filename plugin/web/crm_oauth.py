@@ -36,7 +36,7 @@ from plugin.crm_auth import salesforce_id18
 from plugin.db import request_session
 from plugin.models import CrmConnection
 from plugin.security import Identity, SessionError
-from plugin.web.auth import issue_token, signer, token_from_request
+from plugin.web.auth import entry_url, signer, token_from_request
 from plugin.web.crm_common import (
     KINDS,
     CrmApp,
@@ -302,8 +302,7 @@ def callback(kind: str) -> Any:
         request_session().rollback()
         return _flow_error(exc)
     log.info("connected %s for tenant %s", kind, identity.tenant_id)
-    return redirect(f"{settings().public_base_url}/admin?t={issue_token(identity)}"
-                    f"&connected={kind}", code=303)
+    return redirect(entry_url("/admin", identity, f"connected={kind}"), code=303)
 
 
 def admin_identity() -> Identity:

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, abort, make_response, redirect, render_template, request
 
 from plugin.security import Identity
-from plugin.web.auth import authenticate, signer
+from plugin.web.auth import authenticate, signer, token_from_request
 from plugin.web.errors import ApiError
 
 bp = Blueprint("panel", __name__, url_prefix="/panel")
@@ -52,7 +52,7 @@ def render_panel(template: str, **context: Any) -> str:
     from plugin.privacy.consent import policy_of
 
     context.setdefault("consent_policy", policy_of(identity.tenant_id))
-    return render_template(template, identity=identity, tabs=TABS, token=request.args.get("t", ""),
+    return render_template(template, identity=identity, tabs=TABS, token=token_from_request(),
                            session_ttl=signer().ttl_s, popout=request.args.get("popout") == "1",
                            **context)
 

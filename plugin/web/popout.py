@@ -25,8 +25,15 @@ from sqlalchemy import delete
 from plugin.db import db
 from plugin.models import TaskLock
 from plugin.pipeline.locks import acquire
-from plugin.security import Identity, secret_key
-from plugin.web.auth import current_identity, issue_token, require_identity, signer
+from plugin.security import Identity, SessionError, secret_key
+from plugin.web.auth import (
+    current_identity,
+    entry_url,
+    issue_token,
+    redeem_entry_code,
+    require_identity,
+    signer,
+)
 from plugin.web.errors import ApiError
 
 bp = Blueprint("popout", __name__, template_folder="templates")
@@ -47,6 +54,22 @@ def _links() -> URLSafeTimedSerializer:
 def refresh_session() -> Any:
     """A new token (full TTL) for the identity of the valid token sent."""
     ident = current_identity()
+    return jsonify(token=issue_token(ident), expires_in=signer().ttl_s,
+                   tenant_id=ident.tenant_id, user_id=ident.user_id)
+
+
+@bp.post("/api/v1/session/exchange")
+def exchange_code() -> Any:
+    """The session a one-time entry code (``?code=`` of an entry redirect) opens, for a
+    client that holds the code rather than loading the page with it."""
+    body = request.get_json(silent=True)
+    code = body.get("code") if isinstance(body, dict) else None
+    if not isinstance(code, str) or not code or len(code) > 2048:
+        raise ApiError(400, "bad_request", 'send JSON {"code": "<one-time code>"}')
+    try:
+        ident = redeem_entry_code(code)
+    except SessionError as exc:
+        raise ApiError(401, "unauthorized", exc.reason) from None
     return jsonify(token=issue_token(ident), expires_in=signer().ttl_s,
                    tenant_id=ident.tenant_id, user_id=ident.user_id)
 
@@ -107,4 +130,4 @@ def open_popout(code: str) -> Any:
     if not acquire(USED_PREFIX + nonce, f"popout:{secrets.token_hex(8)}", 2 * POPOUT_TTL_S):
         return _refused(410, "link_used", "This pop-out link was already used. Click "
                         "“Pop-out coach” in the Sales Coach panel again for a new window.")
-    return redirect(f"/panel/live?t={issue_token(ident)}&popout=1", code=303)
+    return redirect(entry_url("/panel/live", ident, "popout=1", absolute=False), code=303)

@@ -33,6 +33,15 @@ def _popout_url(client: Any, headers: dict[str, str], **body: Any) -> str:
     return str(resp.json["url"])
 
 
+def _page_session(page: Any, app: Any) -> Any:
+    """The session a panel page was rendered with (its in-memory token, ``data-token``)."""
+    import re
+
+    found = re.search(r'data-token="([^"]+)"', page.get_data(as_text=True))
+    assert found, page.get_data(as_text=True)[:300]
+    return app.extensions["salescoach.signer"].verify(found.group(1))
+
+
 def test_a_popout_link_opens_the_panel_once_bound_to_rep_tenant_and_record(
         client: Any, tenants: Any, app: Any) -> None:
     ident = tenants.identity("sf:00DHANDOVER2", "005P", record_id="003P", record_type="Contact")
@@ -42,11 +51,14 @@ def test_a_popout_link_opens_the_panel_once_bound_to_rep_tenant_and_record(
     assert first.status_code == 303
     target = urlparse(first.headers["Location"])
     assert target.path == "/panel/live" and parse_qs(target.query)["popout"] == ["1"]
-    session = app.extensions["salescoach.signer"].verify(parse_qs(target.query)["t"][0])
-    assert (session.tenant_id, session.user_id, session.record_id) == (
-        ident.tenant_id, ident.user_id, "003P")
+    assert "t" not in parse_qs(target.query)  # a one-time code, no session in the URL
     page = client.get(target.path + "?" + target.query)
     assert page.status_code == 200 and b"popout" in page.data
+    session = _page_session(page, app)
+    assert (session.tenant_id, session.user_id, session.record_id) == (
+        ident.tenant_id, ident.user_id, "003P")
+    # the redirect's code opened that one page load only
+    assert client.get(target.path + "?" + target.query).status_code == 401
     # the same link again is refused with a sentence saying what to do
     again = client.get(path)
     assert again.status_code == 410 and b"already used" in again.data
@@ -58,12 +70,12 @@ def test_a_popout_link_carries_the_picked_record_only_when_the_session_has_none(
     url = _popout_url(client, tenants.headers(bare), record_id="0035g00000ABCDE",
                       record_type="Contact")
     loc = client.get(urlparse(url).path).headers["Location"]
-    got = app.extensions["salescoach.signer"].verify(parse_qs(urlparse(loc).query)["t"][0])
+    got = _page_session(client.get(loc), app)
     assert (got.record_id, got.record_type) == ("0035g00000ABCDE", "Contact")
     bound = tenants.identity("sf:00DHANDOVER3", "005Q", record_id="003KEEP", record_type="Lead")
     url = _popout_url(client, tenants.headers(bound), record_id="003OTHER", record_type="Contact")
     loc = client.get(urlparse(url).path).headers["Location"]
-    got = app.extensions["salescoach.signer"].verify(parse_qs(urlparse(loc).query)["t"][0])
+    got = _page_session(client.get(loc), app)
     assert (got.record_id, got.record_type) == ("003KEEP", "Lead")
 
 

@@ -200,6 +200,7 @@ NO_OBJECT_ROUTES: dict[str, str] = {
     "practice_pages.practice_page": "page shell", "demo_crm.landing": "demo page",
     "live.twilio_setup": "mints the caller's own one-call stream token",
     "popout.create_popout": "the caller's own identity", "popout.refresh_session": "own session",
+    "popout.exchange_code": "a one-time entry code for its own session",
     "popout.open_popout": "a one-time signed link", "canvas.canvas": "signed CRM entry",
     "canvas.canvas_get": "signed CRM entry", "canvas.widget_context": "signed CRM entry; its "
     "call history is scoped with visible_filter (test_widget_history_is_walled)",

@@ -29,6 +29,18 @@ def people(sandbox: SandboxHandle) -> list[dict[str, str]]:
     return list(sb_get(sandbox, "/_sandbox/directory").json()["people"])
 
 
+def session_of(web: str, url: str) -> str:
+    """The session a panel URL opens: its ``?t=`` (widget), or its one-time ``?code=`` (an
+    entry redirect) exchanged."""
+    query = parse_qs(urlsplit(url).query)
+    if "t" in query:
+        return query["t"][0]
+    resp = requests.post(f"{web}/api/v1/session/exchange", json={"code": query["code"][0]},
+                         timeout=10)
+    assert resp.status_code == 200, resp.text
+    return str(resp.json()["token"])
+
+
 def me(web: str, token: str) -> dict[str, Any]:
     resp = requests.get(f"{web}/api/v1/me", headers={"Authorization": f"Bearer {token}"},
                         timeout=10)
@@ -88,7 +100,7 @@ def test_salesforce_page_opens_the_coach_through_a_verified_canvas_request(
     else:
         assert resp.status_code == 303
         url = resp.headers["Location"]
-    ident = me(web, parse_qs(urlsplit(url).query)["t"][0])
+    ident = me(web, session_of(web, url))
     assert ident["tenant_id"] == f"sf:{org}"
     assert (ident["record_id"], ident["record_type"]) == (person["sf_id"], "Contact")
 
@@ -136,6 +148,9 @@ def test_after_salesforce_connects_the_canvas_goes_straight_to_the_panel(
     person = next(p for p in people(crm_sandbox) if p["sf_type"] == "Lead")
     resp = canvas_post(crm_sandbox, person["sf_id"])
     assert resp.status_code == 303
-    assert resp.headers["Location"].startswith(f"{web}/panel/live?t=")
-    ident = me(web, parse_qs(urlsplit(resp.headers["Location"]).query)["t"][0])
+    assert resp.headers["Location"].startswith(f"{web}/panel/live?code=")
+    code = parse_qs(urlsplit(resp.headers["Location"]).query)["code"][0]
+    exchanged = requests.post(f"{web}/api/v1/session/exchange", json={"code": code}, timeout=10)
+    assert exchanged.status_code == 200, exchanged.text
+    ident = me(web, exchanged.json()["token"])
     assert (ident["record_id"], ident["record_type"]) == (person["sf_id"], "Lead")

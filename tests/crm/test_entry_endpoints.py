@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from html import unescape
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -51,8 +52,14 @@ def canvas_envelope(org: str = "00DCANVAS1", user: str = "005U1", record: str = 
     return env
 
 
-def token_of(url: str) -> str:
-    return parse_qs(urlsplit(url).query)["t"][0]
+def token_of(url: str, client: Any = None) -> str:
+    """The session a panel URL opens: its ``?t=``, or its one-time ``?code=`` exchanged."""
+    query = parse_qs(urlsplit(url).query)
+    if "t" in query:
+        return query["t"][0]
+    resp = client.post("/api/v1/session/exchange", json={"code": query["code"][0]})
+    assert resp.status_code == 200, resp.get_json()
+    return str(resp.get_json()["token"])
 
 
 def me(client: Any, token: str) -> dict[str, Any]:
@@ -76,8 +83,8 @@ def test_canvas_opens_the_panel_bound_to_org_user_and_record(client: Any, app: A
     signed = sign_canvas_request(canvas_envelope(org="00DCANVAS2"), SF_SECRET)
     resp = client.post("/sf/canvas", data={"signed_request": signed})
     assert resp.status_code == 303
-    assert resp.headers["Location"].startswith(f"{BASE}/panel/live?t=")
-    ident = me(client, token_of(resp.headers["Location"]))
+    assert resp.headers["Location"].startswith(f"{BASE}/panel/live?code=")
+    ident = me(client, token_of(resp.headers["Location"], client))
     assert ident["tenant_id"] == "sf:00DCANVAS2" and ident["crm_user_id"] == "005U1"
     assert ident["record_id"] == "003R1" and ident["record_type"] == "Contact"
     assert ident["name"] == "Casey Canvas"
@@ -88,9 +95,9 @@ def test_canvas_record_can_come_from_parameters(client: Any) -> None:
     env["context"]["environment"] = {"parameters": {"recordId": "00QLEAD", "objectApiName": "Lead"}}
     resp = client.post("/sf/canvas", data={"signed_request": sign_canvas_request(env, SF_SECRET)})
     assert resp.status_code == 200
-    token = re.search(r'id="panel" src="[^"]*\?t=([^"]+)"', resp.get_data(as_text=True))
-    assert token is not None
-    ident = me(client, token.group(1))
+    src = re.search(r'id="panel" src="([^"]+)"', resp.get_data(as_text=True))
+    assert src is not None
+    ident = me(client, token_of(unescape(src.group(1)), client))
     assert (ident["record_id"], ident["record_type"]) == ("00QLEAD", "Lead")
 
 
@@ -102,7 +109,7 @@ def test_canvas_for_an_unconnected_org_still_opens_the_panel_with_a_connect_bann
     assert resp.status_code == 200
     assert "not connected to Sales Coach yet" in html
     assert f"{BASE}/admin/connect/salesforce" in html
-    assert 'id="panel" src="' + f"{BASE}/panel/live?t=" in html
+    assert 'id="panel" src="' + f"{BASE}/panel/live?code=" in html
     # Being the first user of a new org makes nobody admin: no admin page link...
     assert f"{BASE}/admin?t=" not in html
     # ...until the installer claims it (salescoach tenant claim-admin).
@@ -361,7 +368,7 @@ def test_a_signed_request_is_good_once(client: Any) -> None:
                         headers={"Accept": "application/json"})
     assert first.status_code in (200, 303)
     assert again.status_code == 401 and again.json["error"]["code"] == "replayed_request"
-    assert "/panel/live?t=" not in again.get_data(as_text=True)
+    assert "/panel/live?" not in again.get_data(as_text=True)
 
     ts = int(time.time() * 1000)
     card = {**CARD, "portalId": 9002}

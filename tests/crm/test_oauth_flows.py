@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -58,8 +59,12 @@ def follow_to_callback(client: Any, sandbox: SandboxHandle, start: str,
     return client.get(f"{back.path}?{back.query}", headers={"Accept": "text/html"})
 
 
-def token_of(location: str) -> str:
-    return parse_qs(urlsplit(location).query)["t"][0]
+def token_of(location: str, client: Any) -> str:
+    """The session the callback's redirect opens: its one-time ``?code=`` exchanged."""
+    code = parse_qs(urlsplit(location).query)["code"][0]
+    resp = client.post("/api/v1/session/exchange", json={"code": code})
+    assert resp.status_code == 200, resp.get_json()
+    return str(resp.get_json()["token"])
 
 
 def test_salesforce_connection_is_made_over_tls_and_tokens_are_encrypted_at_rest(
@@ -68,8 +73,15 @@ def test_salesforce_connection_is_made_over_tls_and_tokens_are_encrypted_at_rest
     assert done.status_code == 303, done.get_data(as_text=True)
     org = ident(crm_sandbox)["sf_org_id"]
     tenant = f"sf:{org}"
-    me = client.get("/api/v1/me",
-                    headers={"Authorization": f"Bearer {token_of(done.headers['Location'])}"})
+    # the redirect carries a one-time code (no session in the URL), opened here once
+    assert "t=" not in urlsplit(done.headers["Location"]).query
+    page = client.get(done.headers["Location"], headers={"Accept": "text/html"})
+    assert "Connected to Salesforce" in page.get_data(as_text=True)
+    again = client.get(done.headers["Location"], headers={"Accept": "text/html"})
+    assert again.status_code == 401
+    token = re.search(r'/admin/settings\?t=([^"&]+)', page.get_data(as_text=True))
+    assert token is not None
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token.group(1)}"})
     assert me.json["tenant_id"] == tenant and me.json["role"] == "admin"
     with db.session_scope() as s:
         conn = s.scalar(select(CrmConnection).where(CrmConnection.tenant_id == tenant))
@@ -84,8 +96,6 @@ def test_salesforce_connection_is_made_over_tls_and_tokens_are_encrypted_at_rest
                        headers={"Authorization": f"Bearer {access}"},
                        verify=crm_sandbox.ca_path, timeout=10)
     assert who.status_code == 200 and who.json()["organization_id"] == org
-    page = client.get(done.headers["Location"], headers={"Accept": "text/html"})
-    assert "Connected to Salesforce" in page.get_data(as_text=True)
 
 
 def test_hubspot_connection_learns_the_hub_id_from_the_token(
@@ -212,7 +222,7 @@ def test_reps_cannot_start_a_connection(client: Any, tenants: Any) -> None:
 def test_disconnect_after_connect_stops_widget_context_saying_connected(
         client: Any, app: Any, crm_sandbox: SandboxHandle) -> None:
     done = follow_to_callback(client, crm_sandbox, "/admin/connect/hubspot")
-    token = token_of(done.headers["Location"])
+    token = token_of(done.headers["Location"], client)
     resp = client.post(f"/admin/disconnect/hubspot?t={token}", headers={"Accept": "text/html"})
     assert resp.status_code == 303
     tenant = f"hs:{ident(crm_sandbox)['hs_portal_id']}"

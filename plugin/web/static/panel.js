@@ -8,7 +8,14 @@
 // panel (postMessage {type: "salescoach:token", token}). Storage is only ever a nice-to-have.
 (function () {
   const params = new URLSearchParams(location.search);
-  let current = params.get("t") || "";
+  // An entry redirect carries a one-time ?code= the server exchanged for this page's
+  // session (data-token); drop the spent code from the address bar, keeping reloads working.
+  let current = params.get("t") || document.body.dataset.token || "";
+  if (params.has("code")) {
+    params.delete("code");
+    if (current) params.set("t", current);
+    try { history.replaceState(history.state, "", location.pathname + "?" + params.toString() + location.hash); } catch (e) { /* sandboxed frame */ }
+  }
   const listeners = [];
   const token = () => current;
 
