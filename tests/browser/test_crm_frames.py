@@ -155,8 +155,9 @@ def test_salesforce_canvas_forbids_the_mic_so_the_popout_captures_and_the_frame_
     with page.expect_popup() as popup_info:
         panel.locator("#popout-btn").click()
     popup = console.watch(popup_info.value)
-    popup.wait_for_url(re.compile(r"/panel/live\?t=.+&popout=1"), timeout=20_000)
-    assert popup.url.startswith(web)
+    # (the redirect's one-time code is exchanged and dropped from the address bar)
+    popup.wait_for_url(re.compile(r"/panel/live\?popout=1&t=.+"), timeout=20_000)
+    assert popup.url.startswith(web) and "code=" not in popup.url
     choose_customer_device(popup)
     popup.click("#start")
     expect(popup.locator("#start")).to_be_disabled()
