@@ -132,7 +132,12 @@ def test_deleting_a_tenant_leaves_only_its_receipt(app: Any, footprint: Any) -> 
     root = app.config["SETTINGS"].instance_path
     receipt = erase(subject(tenant, "tenant"), root, admin)
     dump = table_dump(tenant)
-    assert {k: v for k, v in dump.items() if v and k != "privacy_receipts"} == {}
+    # task_locks holds no tenant column and no personal data (hashed one-time markers of
+    # other tests' stream tokens and links may be there): infrastructure, not the tenant's
+    from plugin.privacy.selection import TABLES
+
+    assert {k: v for k, v in dump.items()
+            if v and k != "privacy_receipts" and TABLES.get(k) != "infrastructure"} == {}
     assert [r for r in dump["privacy_receipts"] if receipt["id"] in r]
     for name in ("recordings", "reports", "voiceprints"):
         assert not (root / name / "hs_4242").exists()
