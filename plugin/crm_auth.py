@@ -13,12 +13,16 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 import time
 from typing import Any
 from urllib.parse import quote
 
 from hubspot.exceptions import InvalidSignatureTimestampError
 from hubspot.utils.signature import Signature
+
+from plugin.safejson import UnsafeInput
+from plugin.safejson import loads as safe_loads
 
 CANVAS_ALGORITHM = "HMACSHA256"
 CANVAS_MAX_AGE_S = 15 * 60
@@ -50,19 +54,29 @@ def _hmac_b64(secret: str, message: bytes) -> str:
     return base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest()).decode()
 
 
+_TIMESTAMP_TEXT = re.compile(r"[0-9]{1,16}(\.[0-9]{1,6})?\Z")
+MAX_TIMESTAMP = 1e14  # milliseconds up to the year 5138; anything larger is not a timestamp
+
+
 def _timestamp_s(value: Any, what: str) -> float:
-    """Seconds since the epoch from a number that may be seconds or milliseconds."""
+    """Seconds since the epoch from a positive number (or ASCII decimal text) that may be
+    seconds or milliseconds; anything else (negative, huge, "1e20", Unicode digits) refused."""
     if value is None or value == "":
         raise SignatureError(f"missing {what}")
-    if isinstance(value, bool):
-        raise SignatureError(f"{what} is not a timestamp")
-    try:
+    if isinstance(value, str):
+        text = value.strip()
+        if not text.isascii() or not _TIMESTAMP_TEXT.match(text):
+            raise SignatureError(f"{what} is not a timestamp (ASCII digits)")
+        number = float(text)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, int) and not 0 < value < MAX_TIMESTAMP:
+            raise SignatureError(f"{what} is not a timestamp")
         number = float(value)
-    except (TypeError, ValueError):
-        raise SignatureError(f"{what} is not a timestamp") from None
-    if number != number or number in (float("inf"), float("-inf")):
+    else:
         raise SignatureError(f"{what} is not a timestamp")
-    return number / 1000.0 if abs(number) > 1e11 else number
+    if not 0 < number < MAX_TIMESTAMP:  # also false for NaN
+        raise SignatureError(f"{what} is not a timestamp")
+    return number / 1000.0 if number > 1e11 else number
 
 
 def _check_fresh(issued_s: float, max_age_s: int, now: float | None, what: str) -> None:
@@ -126,9 +140,9 @@ def verify_canvas_request(signed_request: str, consumer_secret: str, *,
     except (binascii.Error, ValueError):
         raise SignatureError("payload is not valid base64") from None
     try:
-        envelope = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
-        raise SignatureError("payload is not valid JSON") from None
+        envelope = safe_loads(raw)
+    except UnsafeInput as exc:
+        raise SignatureError(f"payload: {exc.message}") from None
     if not isinstance(envelope, dict):
         raise SignatureError("payload is not a JSON object")
     algorithm = envelope.get("algorithm")
@@ -160,9 +174,9 @@ def verify_apex_callout(raw_body: bytes, signature: str | None, consumer_secret:
         raise SignatureError("signature does not match: signed with another secret or the body "
                              "was altered")
     try:
-        body = json.loads(raw_body)
-    except (UnicodeDecodeError, ValueError):
-        raise SignatureError("body is not valid JSON") from None
+        body = safe_loads(raw_body)
+    except UnsafeInput as exc:
+        raise SignatureError(f"body: {exc.message}") from None
     if not isinstance(body, dict):
         raise SignatureError("body is not a JSON object")
     _check_fresh(_timestamp_s(body.get("issuedAt"), "issuedAt"), max_age_s, now, "callout")
@@ -202,9 +216,15 @@ def verify_hubspot_v3(method: str, uri: str, raw_body: bytes, signature: str | N
         raise SignatureError("missing X-HubSpot-Signature-v3 header")
     if not timestamp:
         raise SignatureError("missing X-HubSpot-Request-Timestamp header")
-    issued = _timestamp_s(timestamp, "X-HubSpot-Request-Timestamp")
-    if issued - (time.time() if now is None else now) > FUTURE_SKEW_S:
+    if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 16:
+        raise SignatureError("X-HubSpot-Request-Timestamp must be milliseconds since the "
+                             "epoch (ASCII digits)")
+    issued = int(timestamp) / 1000.0
+    now_s = time.time() if now is None else now
+    if issued - now_s > FUTURE_SKEW_S:
         raise SignatureError("request timestamp is in the future")
+    if now_s - issued >= HUBSPOT_MAX_AGE_S:
+        raise SignatureError(f"request timestamp is older than {HUBSPOT_MAX_AGE_S} s")
     try:
         body = raw_body.decode("utf-8")
     except UnicodeDecodeError:

@@ -268,9 +268,38 @@ def _reason(err: Any) -> str:
     return f"{loc}: {msg}" if loc else msg
 
 
+MAX_YAML_DEPTH = 32  # a playbook nests ~4 levels; deeper input would recurse in the composer
+MAX_YAML_EVENTS = 200_000
+
+
+def _check_shape(yaml_text: str) -> None:
+    """Refuse, before composing, what the recursive composer or pydantic cannot take:
+    nesting deeper than ``MAX_YAML_DEPTH`` and aliases (self-references, "billion laughs")."""
+    depth = 0
+    events = yaml.parse(yaml_text, Loader=yaml.SafeLoader)  # iterative: no deep recursion
+    for count, event in enumerate(events, 1):
+        if isinstance(event, yaml.AliasEvent):
+            mark = event.start_mark
+            raise PlaybookError(mark.line + 1 if mark else None,
+                                "YAML aliases (*name) are not allowed in a playbook")
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                mark = event.start_mark
+                raise PlaybookError(mark.line + 1 if mark else None,
+                                    f"YAML nested deeper than {MAX_YAML_DEPTH} levels")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+        if count > MAX_YAML_EVENTS:
+            raise PlaybookError(None, "playbook too large")
+
+
 def load_playbook(yaml_text: str) -> Playbook:
     """Parse and validate a playbook; raise PlaybookError(line, reason) on any problem."""
+    if not isinstance(yaml_text, str):
+        raise PlaybookError(None, "a playbook is YAML text")
     try:
+        _check_shape(yaml_text)
         root = yaml.compose(yaml_text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(yaml_text)
     except yaml.MarkedYAMLError as exc:
@@ -279,6 +308,8 @@ def load_playbook(yaml_text: str) -> Playbook:
         raise PlaybookError(line, f"invalid YAML: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise PlaybookError(None, f"invalid YAML: {exc}") from None
+    except (ValueError, OverflowError):  # e.g. an integer of thousands of digits
+        raise PlaybookError(None, "invalid YAML: a value is out of range") from None
     if root is None or not isinstance(data, dict):
         raise PlaybookError(1, "a playbook must be a YAML mapping (name:, thresholds:, ...)")
     try:

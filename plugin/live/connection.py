@@ -286,10 +286,12 @@ class Connection:
             self._source_error(SourceError(exc.code, exc.message,
                                            fatal=self.source.name == "twilio"))
             return
-        except Exception as exc:  # noqa: BLE001 - an engine or the database is down
-            log.exception("live call could not start")
+        except Exception:  # noqa: BLE001 - an engine or the database is down
+            # The exception (it may quote SQL and its parameters) stays in the log.
+            log.exception("live call could not start (tenant %s)", identity.tenant_id)
             self.source.started = None
-            self._source_error(SourceError("start_failed", f"the call could not start: {exc}",
+            self._source_error(SourceError("start_failed", "the call could not start on the "
+                                           "server; it has been logged, try again shortly",
                                            fatal=True, close_code=1011))
             return
         self.call = call

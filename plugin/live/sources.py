@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -25,6 +24,8 @@ import numpy as np
 
 from plugin.live.audio import SAMPLE_RATE, Upsampler2x, read_audio_channels, ulaw_to_pcm16
 from plugin.privacy.consent import normalise as normalise_consent
+from plugin.safejson import INT_MAX, UnsafeInput
+from plugin.safejson import loads as safe_loads
 
 CHANNEL_ROLES = ("rep", "customer", "mixed")
 MAX_FRAME_MS = 1000  # one binary frame carries at most 1 s of audio
@@ -110,9 +111,9 @@ def _json_object(text: str) -> dict[str, Any]:
         raise SourceError("message_too_large",
                           f"text messages are limited to {MAX_TEXT_BYTES} bytes")
     try:
-        msg = json.loads(text)
-    except ValueError:
-        raise SourceError("bad_json", "message is not valid JSON") from None
+        msg = safe_loads(text)
+    except UnsafeInput as exc:
+        raise SourceError("bad_json", exc.message) from None
     if not isinstance(msg, dict):
         raise SourceError("bad_message", "message must be a JSON object")
     return msg
@@ -120,8 +121,8 @@ def _json_object(text: str) -> dict[str, Any]:
 
 def _int_field(msg: dict[str, Any], key: str, default: int = 0) -> int:
     value = msg.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise SourceError("bad_message", f"'{key}' must be a non-negative integer")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= INT_MAX:
+        raise SourceError("bad_message", f"'{key}' must be a non-negative 64-bit integer")
     return value
 
 

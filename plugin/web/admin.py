@@ -24,6 +24,7 @@ from plugin.web.auth import token_from_request
 from plugin.web.crm_common import KINDS, crm_app, settings
 from plugin.web.crm_oauth import admin_identity
 from plugin.web.errors import ApiError
+from plugin.web.inputs import body_int, body_str, form_int, form_str, json_object
 
 try:  # the contract's import path; the module path while the package is being assembled
     from plugin.coach import PlaybookError, load_playbook
@@ -127,15 +128,16 @@ def api_playbooks() -> Any:
 def _uploaded_yaml() -> tuple[str, str]:
     """(name, yaml text) from a multipart file ``playbook`` or the ``yaml_text`` field."""
     upload = request.files.get("playbook")
-    name = (request.form.get("name") or "").strip()
+    name = form_str("name", 255)
     if upload is not None and upload.filename:
         raw = upload.read(MAX_PLAYBOOK_BYTES + 1)
-        name = name or upload.filename.rsplit(".", 1)[0]
+        name = name or upload.filename.rsplit(".", 1)[0][:255]
     else:
         text = request.form.get("yaml_text")
         if text is None and request.is_json:
-            body = request.get_json(silent=True) or {}
-            text, name = str(body.get("yaml_text") or ""), str(body.get("name") or name)
+            body = json_object()
+            text = body_str(body, "yaml_text", MAX_PLAYBOOK_BYTES, strip=False)
+            name = body_str(body, "name", 255) or name
         raw = (text or "").encode()
     if not raw.strip():
         raise ApiError(400, "invalid_playbook", "no playbook: upload a YAML file or paste it")
@@ -191,7 +193,7 @@ def download_playbook(playbook_id: str) -> Any:
         from plugin.coach.playbook import DEFAULT_PLAYBOOK_PATH
 
         text, name = DEFAULT_PLAYBOOK_PATH.read_text(encoding="utf-8"), "default"
-    elif playbook_id.isdigit():
+    elif playbook_id.isascii() and playbook_id.isdigit() and len(playbook_id) <= 18:
         row = get_owned(request_session(), Playbook, int(playbook_id), identity.tenant_id,
                         "playbook")
         text, name = row.yaml_text, f"playbook-{row.id}"
@@ -205,17 +207,16 @@ def download_playbook(playbook_id: str) -> Any:
 def choose_playbook() -> Any:
     """Make one of the tenant's playbooks active (empty id: the shipped default)."""
     identity = admin_identity()
-    raw = request.form.get("playbook_id")
-    if raw is None and request.is_json:
-        raw = str((request.get_json(silent=True) or {}).get("playbook_id") or "")
+    if request.is_json:
+        playbook_id = body_int(json_object(), "playbook_id", lo=1)
+    else:
+        playbook_id = form_int("playbook_id", None, lo=1)
     session = request_session()
     tenant = session.get(Tenant, identity.tenant_id)
     if tenant is None:
         raise ApiError(404, "not_found", "tenant not found")
-    if raw:
-        if not raw.isdigit():
-            raise ApiError(400, "invalid_request", "playbook_id must be a number")
-        tenant.playbook_id = get_owned(session, Playbook, int(raw), identity.tenant_id,
+    if playbook_id:
+        tenant.playbook_id = get_owned(session, Playbook, playbook_id, identity.tenant_id,
                                        "playbook").id
     else:
         tenant.playbook_id = None
@@ -257,7 +258,7 @@ def change_settings() -> Any:
     one group. Every change is written to the audit log with its old and new value."""
     identity = admin_identity()
     try:
-        body = validate(request.get_json(silent=True)) if request.is_json else _form_settings()
+        body = validate(json_object(required=True)) if request.is_json else _form_settings()
     except SettingError as exc:
         if not request.is_json and _wants_html():
             return _render(identity, 400, settings_error=str(exc))

@@ -21,6 +21,7 @@ from plugin.crm_auth import (
     verify_canvas_request,
 )
 from plugin.db import request_session
+from plugin.safejson import UnsafeInput, check_text
 from plugin.web.auth import entry_url, issue_token
 from plugin.web.crm_common import (
     bind_user,
@@ -60,19 +61,38 @@ def _canvas_error(status: int, code: str, reason: str) -> Any:
     raise ApiError(status, code, reason)
 
 
-def _record_of(envelope: dict[str, Any]) -> tuple[str, str]:
+def _object(parent: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    """``parent[key]`` as an object ({} when absent); a 400 naming the field otherwise."""
+    value = parent.get(key)
+    if value is None or value == "":
+        return {}
+    if not isinstance(value, dict):
+        raise ApiError(400, "invalid_request", f"{where}.{key} must be an object")
+    return value
+
+
+def _text(value: Any, where: str, max_len: int = 255) -> str:
+    """A display string of the envelope (name, email): text, storable, within its column."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ApiError(400, "invalid_request", f"{where} must be a string")
+    try:
+        return check_text(value.strip(), where, max_len)
+    except UnsafeInput as exc:
+        raise ApiError(400, "invalid_request", exc.message) from None
+
+
+def _record_of(context: dict[str, Any]) -> tuple[Any, Any]:
     """(record id, object type) from ``context.environment.record`` or its parameters."""
-    env = (envelope.get("context") or {}).get("environment") or {}
-    record = env.get("record") or {}
-    params = env.get("parameters") or {}
-    if not isinstance(record, dict):
-        record = {}
-    if not isinstance(params, dict):
-        params = {}
+    env = _object(context, "environment", "context")
+    record = _object(env, "record", "context.environment")
+    params = _object(env, "parameters", "context.environment")
+    attributes = _object(record, "attributes", "context.environment.record")
     record_id = record.get("Id") or params.get("recordId") or ""
-    record_type = ((record.get("attributes") or {}).get("type") or params.get("objectApiName")
+    record_type = (attributes.get("type") or params.get("objectApiName")
                    or params.get("recordType") or "")
-    return str(record_id), str(record_type)
+    return record_id, record_type
 
 
 @bp.post("/sf/canvas")
@@ -88,28 +108,26 @@ def canvas() -> Any:
                       CANVAS_REPLAY_S)
     except ApiError as exc:
         return _canvas_error(exc.status, exc.code, exc.message)
-    context: dict[str, Any] = envelope.get("context") or {}
-    if not isinstance(context, dict):
-        return _canvas_error(400, "invalid_request", "context must be an object")
-    org = context.get("organization") or {}
-    user = context.get("user") or {}
-    if not isinstance(org, dict) or not isinstance(user, dict):
-        return _canvas_error(400, "invalid_request", "context.organization/user must be objects")
     try:
+        context = _object(envelope, "context", "signed_request")
+        org = _object(context, "organization", "context")
+        user = _object(context, "user", "context")
         org_id = salesforce_id18(check_id(org.get("organizationId"),
                                           "context.organization.organizationId"))
         user_id = salesforce_id18(check_id(user.get("userId") or envelope.get("userId"),
                                            "context.user.userId"))
-        record_id, record_type = _record_of(envelope)
-        record_id = salesforce_id18(check_id(record_id, "record Id", required=False))
-        record_type = check_id(record_type, "record type", required=False)
+        raw_id, raw_type = _record_of(context)
+        record_id = salesforce_id18(check_id(raw_id, "record Id", required=False))
+        record_type = check_id(raw_type, "record type", required=False)[:32]
+        org_name = _text(org.get("name"), "context.organization.name")
+        user_name = (_text(user.get("fullName"), "context.user.fullName")
+                     or _text(user.get("userName"), "context.user.userName"))
+        email = _text(user.get("email"), "context.user.email")
     except ApiError as exc:
         return _canvas_error(exc.status, exc.code, exc.message)
     session: Session = request_session()
     tenant = tenant_id_for("salesforce", org_id)
-    row = bind_user(session, tenant, "salesforce", str(org.get("name") or ""), user_id,
-                    str(user.get("fullName") or user.get("userName") or ""),
-                    str(user.get("email") or ""))
+    row = bind_user(session, tenant, "salesforce", org_name, user_id, user_name, email)
     identity = identity_for(row, record_id, record_type)
     connected = is_connected(session, tenant, "salesforce")
     session.commit()

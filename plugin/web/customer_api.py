@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 
 from plugin.crm.customer import (
     SEARCH_MAX_CHARS,
@@ -21,6 +21,7 @@ from plugin.db import request_session
 from plugin.providers.errors import ProviderInputError
 from plugin.web.auth import current_identity, require_identity
 from plugin.web.errors import ApiError
+from plugin.web.inputs import arg_int, arg_str
 
 bp = Blueprint("customer_api", __name__)
 
@@ -60,10 +61,10 @@ def checked_record(record_id: str, record_type: str) -> tuple[str, str]:
 def customer() -> Any:
     """Who the customer on ``record_id`` is, their open deals and history summary."""
     ident = current_identity()
-    record_id = request.args.get("record_id", "").strip() or ident.record_id
+    record_id = arg_str("record_id", 64) or ident.record_id
     if not record_id:
         raise ApiError(400, "missing_record_id", "record_id is required (pick a record)")
-    record_type = request.args.get("record_type", "").strip() or (
+    record_type = arg_str("record_type", 32) or (
         ident.record_type if record_id == ident.record_id else "")
     record_id, record_type = checked_record(record_id, record_type)
     try:
@@ -82,18 +83,16 @@ def customer() -> Any:
 def records() -> Any:
     """The record picker: the tenant's CRM people, companies and deals matching ``q``."""
     ident = current_identity()
-    text = " ".join(request.args.get("q", "").split())
+    text = " ".join(arg_str("q", 1000).split())
     if len(text) < SEARCH_MIN_CHARS or len(text) > SEARCH_MAX_CHARS:
         raise ApiError(400, "invalid_query",
                        f"q must be {SEARCH_MIN_CHARS} to {SEARCH_MAX_CHARS} characters")
     if not any(c.isalnum() for c in text):
         raise ApiError(400, "invalid_query", "q needs at least one letter or digit")
-    raw_limit = request.args.get("limit", "20")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 50:
-        raise ApiError(400, "invalid_limit", "limit must be a whole number from 1 to 50")
+    limit = arg_int("limit", 20, 1, 50)
     try:
         found = search_records(request_session(), ident.tenant_id, text,
-                               current_app.config["SETTINGS"], int(raw_limit))
+                               current_app.config["SETTINGS"], limit)
     except ProviderInputError as exc:
         raise ApiError(400, "invalid_query", exc.message) from None
     return jsonify(found)

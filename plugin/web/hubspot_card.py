@@ -8,7 +8,6 @@ HubSpot signs method + full URI + raw body + timestamp with our client secret an
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Blueprint, jsonify, request
@@ -21,6 +20,8 @@ from plugin.crm_auth import (
     verify_hubspot_v3,
 )
 from plugin.db import request_session
+from plugin.safejson import UnsafeInput
+from plugin.safejson import loads as safe_loads
 from plugin.web.crm_common import (
     bind_user,
     check_id,
@@ -73,14 +74,16 @@ def card_context() -> Any:
         raise ApiError(401, "invalid_signature", exc.reason) from None
     refuse_replay("hubspot", str(request.headers.get(SIGNATURE_HEADER)), HUBSPOT_REPLAY_S)
     try:
-        body = json.loads(raw) if raw.strip() else {}
-    except ValueError:
-        raise ApiError(400, "invalid_json", "body is not valid JSON") from None
+        body = safe_loads(raw) if raw.strip() else {}
+    except UnsafeInput as exc:
+        raise ApiError(400, "invalid_json", exc.message) from None
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "body must be a JSON object")
     portal_id = check_id(_field(body, "portalId"), "portalId")
     user_id = check_id(_field(body, "userId"), "userId")
-    email = str(_field(body, "userEmail") or "")[:255]
+    email = _field(body, "userEmail") or ""
+    if not isinstance(email, str) or len(email) > 255:
+        raise ApiError(400, "invalid_request", "userEmail must be text of at most 255 characters")
     object_id = check_id(body.get("objectId"), "objectId", required=False)
     object_type = str(body.get("objectType") or "contact")
     object_type = OBJECT_TYPES.get(object_type, object_type).lower()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 from sqlalchemy import select
 
 from plugin.db import request_session
@@ -16,6 +16,7 @@ from plugin.privacy.consent import normalise as normalise_consent
 from plugin.tenancy import visible, visible_filter
 from plugin.web.auth import current_identity, require_identity
 from plugin.web.errors import ApiError
+from plugin.web.inputs import arg_str, body_str, id_value, json_object
 from plugin.web.panel import render_panel
 
 bp = Blueprint("live", __name__)
@@ -39,7 +40,7 @@ def list_calls() -> Any:
     s = request_session()
     q = select(Call).where(visible_filter(s, Call, ident),
                            Call.source.in_(("panel", "twilio", "replay")))
-    status = request.args.get("status", "")
+    status = arg_str("status", 32)
     if status:
         if status not in ("live", "ended", "analysed", "failed"):
             raise ApiError(400, "bad_status", "status must be live, ended, analysed or failed")
@@ -67,8 +68,8 @@ def get_call(call_id: str) -> Any:
 @require_identity
 def rate_nudge(nudge_id: int) -> Any:
     """Store the rep's 👍 (+1) or 👎 (-1) on a nudge; ``0`` clears it."""
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or "rating" not in body:
+    body = json_object()
+    if "rating" not in body:
         raise ApiError(400, "bad_request", 'send JSON {"rating": 1 | -1 | 0}')
     rating = body["rating"]
     if isinstance(rating, bool) or rating not in (1, -1, 0):
@@ -89,11 +90,9 @@ def twilio_setup() -> Any:
     Body (optional): ``{"record_id", "record_type"}`` of the CRM record the call is about,
     ``consent`` (``obtained`` once every party agreed; a two_party tenant needs it).
     """
-    body = request.get_json(silent=True) or {}
-    if not isinstance(body, dict):
-        raise ApiError(400, "bad_request", "body must be a JSON object")
-    record_id = str(body.get("record_id", ""))[:64]
-    record_type = str(body.get("record_type", ""))[:32]
+    body = json_object()
+    record_id = id_value(body.get("record_id") or "", "record_id", 64)
+    record_type = body_str(body, "record_type", 32)
     consent = normalise_consent(body.get("consent"))
     settings = current_app.config["SETTINGS"]
     token = stream_tokens.issue(settings, current_identity())  # one stream, expires

@@ -18,7 +18,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request
+from flask import Blueprint, current_app, jsonify, redirect, render_template
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import delete
 
@@ -35,6 +35,7 @@ from plugin.web.auth import (
     signer,
 )
 from plugin.web.errors import ApiError
+from plugin.web.inputs import body_str, json_object
 
 bp = Blueprint("popout", __name__, template_folder="templates")
 
@@ -77,8 +78,8 @@ def exchange_code() -> Any:
 def _record_from(body: dict[str, Any], ident: Identity) -> Identity:
     """The identity for the pop-out: the session's record, or the one the rep picked when
     the panel was opened without a record (a session bound to a record keeps it)."""
-    record_id = body.get("record_id") or ""
-    record_type = body.get("record_type") or ""
+    record_id = body_str(body, "record_id", 64)
+    record_type = body_str(body, "record_type", 32)
     if ident.record_id or not record_id:
         return ident
     if not isinstance(record_id, str) or not RECORD_ID.match(record_id):
@@ -93,11 +94,7 @@ def _record_from(body: dict[str, Any], ident: Identity) -> Identity:
 @require_identity
 def create_popout() -> Any:
     """A one-time link that opens the coach in its own first-party window."""
-    body = request.get_json(silent=True)
-    if body is None:
-        body = {}
-    if not isinstance(body, dict):
-        raise ApiError(400, "bad_request", "body must be a JSON object")
+    body = json_object()
     ident = _record_from(body, current_identity())
     code = _links().dumps({"identity": ident.to_dict(), "nonce": secrets.token_urlsafe(16)})
     base = current_app.config["SETTINGS"].public_base_url.rstrip("/")

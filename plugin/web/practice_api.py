@@ -19,6 +19,7 @@ from plugin.db import request_session
 from plugin.practice.service import PracticeService
 from plugin.web.auth import current_identity, require_identity
 from plugin.web.errors import ApiError
+from plugin.web.inputs import arg_int, arg_str, json_object
 
 bp = Blueprint("practice_api", __name__, url_prefix="/api/v1/practice")
 
@@ -53,12 +54,7 @@ def _json_body() -> dict[str, Any]:
     if not request.is_json:
         raise ApiError(415, "unsupported_media_type",
                        "send the body as JSON with Content-Type: application/json")
-    data = request.get_json(silent=True)
-    if data is None:
-        raise ApiError(400, "invalid_json", "the request body is not valid JSON")
-    if not isinstance(data, dict):
-        raise ApiError(400, "invalid_request", "the JSON body must be an object")
-    return data
+    return json_object(required=True)
 
 
 def _commit(result: Any, status: int = 200) -> Any:
@@ -132,18 +128,18 @@ def post_drill_audio() -> Any:
 @bp.get("/drills")
 @require_identity
 def list_drills() -> Any:
-    return jsonify(items=_service().drills(_limit(request.args.get("limit"), 20)))
+    return jsonify(items=_service().drills(_limit(20)))
 
 
 @bp.get("/drill-lines")
 @require_identity
 def drill_lines() -> Any:
     """Customer lines to drill on from a CRM record's history and its past calls."""
-    record_id = request.args.get("record_id", "")
+    record_id = arg_str("record_id", 64)
     context = None
     if record_id:
         try:
-            context = _customer_context(record_id, request.args.get("record_type"))
+            context = _customer_context(record_id, arg_str("record_type", 32))
         except ApiError as exc:
             if exc.code != "no_crm":
                 raise
@@ -181,15 +177,15 @@ def _customer_context(record_id: Any, record_type: Any) -> Any:
 @bp.get("/sessions")
 @require_identity
 def list_sessions() -> Any:
-    return jsonify(_service().history(request.args.get("scenario_id") or None,
-                                      _limit(request.args.get("limit"))))
+    return jsonify(_service().history(arg_str("scenario_id", 64) or None,
+                                      _limit()))
 
 
 @bp.get("/progress")
 @require_identity
 def progress() -> Any:
-    hist = _service().history(request.args.get("scenario_id") or None,
-                              _limit(request.args.get("limit"), 200))
+    hist = _service().history(arg_str("scenario_id", 64) or None,
+                              _limit(200))
     return jsonify(hist["progress"])
 
 
@@ -275,16 +271,8 @@ def finish_session(session_id: str) -> Any:
     return _commit(_service().finish(session_id))
 
 
-def _limit(value: str | None, default: int = 50) -> int:
-    if value is None or value == "":
-        return default
-    try:
-        n = int(value)
-    except ValueError:
-        raise ApiError(400, "invalid_request", "limit must be an integer", field="limit") from None
-    if not 1 <= n <= 200:
-        raise ApiError(400, "invalid_request", "limit must be between 1 and 200", field="limit")
-    return n
+def _limit(default: int = 50) -> int:
+    return arg_int("limit", default, 1, 200)
 
 
 def _audio_bytes() -> bytes:

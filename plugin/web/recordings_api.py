@@ -26,6 +26,7 @@ from plugin.settings import Settings
 from plugin.tenancy import visible
 from plugin.web.auth import current_identity, require_identity
 from plugin.web.errors import ApiError
+from plugin.web.inputs import form_str, json_object
 
 log = logging.getLogger(__name__)
 bp = Blueprint("recordings_api", __name__)
@@ -64,8 +65,8 @@ def upload() -> Any:
     if file is None or not file.filename:
         raise ApiError(400, "missing_file", "send the recording as multipart field 'file'",
                        accepted=list(FORMATS), max_mb=_settings().max_upload_mb)
-    record_id = request.form.get("record_id", "") or ident.record_id
-    record_type = request.form.get("record_type", "") or ident.record_type
+    record_id = form_str("record_id", 64) or ident.record_id
+    record_type = form_str("record_type", 32) or ident.record_type
     try:
         record_id = check_record_id(record_id)
     except UploadRejected as exc:
@@ -79,7 +80,7 @@ def upload() -> Any:
     try:
         stored = store_upload(_settings(), tenant_id=ident.tenant_id, user_id=ident.user_id,
                               filename=file.filename, stream=file.stream, record_id=record_id,
-                              record_type=record_type, title=request.form.get("title", ""),
+                              record_type=record_type, title=form_str("title", 255),
                               consent=consent)
     except UploadRejected as exc:
         raise ApiError(exc.status, exc.code, exc.message, accepted=list(FORMATS),
@@ -138,8 +139,8 @@ def fix_speakers(call_id: str) -> Any:
 
     s = request_session()
     call = visible(s, Call, call_id, current_identity(), "call", act=True)  # 404 first
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not (("swap" in body) ^ ("turns" in body)):
+    body = json_object()
+    if not (("swap" in body) ^ ("turns" in body)):
         raise ApiError(400, "bad_request", 'send {"swap": true} or {"turns": {"<seq>": '
                        '"rep"|"customer"}}')
     changes: dict[int, str] = {}

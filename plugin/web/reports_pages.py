@@ -35,6 +35,7 @@ from plugin.settings import Settings
 from plugin.tenancy import get_owned, visible, visible_filter
 from plugin.web.auth import authenticate, current_identity, require_identity
 from plugin.web.errors import ApiError
+from plugin.web.inputs import arg_int, arg_str
 from plugin.web.panel import render_panel
 
 bp = Blueprint("reports_pages", __name__)
@@ -123,10 +124,7 @@ def trend_points(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @bp.get("/api/v1/calls")
 @require_identity
 def api_calls() -> Any:
-    try:
-        limit = max(1, min(500, int(request.args.get("limit", 100))))
-    except ValueError:
-        raise ApiError(400, "invalid_limit", "limit must be an integer 1–500") from None
+    limit = arg_int("limit", 100, 1, 500)
     rows = call_rows(request_session(), current_identity(), limit)
     return jsonify(calls=rows, trend=trend_points(rows))
 
@@ -161,10 +159,8 @@ def api_call(call_id: str) -> Any:
 
 
 def _report_or_409(s: Session, call: Call) -> Report:
-    version = request.args.get("version")
-    if version is not None and not version.isdigit():
-        raise ApiError(400, "invalid_version", "version must be a positive integer")
-    report = latest_report(s, call.id, int(version) if version else None)
+    version = arg_int("version", 0, 1, 1_000_000) or None
+    report = latest_report(s, call.id, version)
     if report is None:
         if version:
             raise ApiError(404, "not_found", f"report version {version} not found")
@@ -324,7 +320,7 @@ STATUSES = ("", "pending", "sending", "done", "failed")
 @bp.get("/api/v1/admin/outbox")
 def api_outbox() -> Any:
     ident = _require_admin()
-    status = request.args.get("status", "")
+    status = arg_str("status", 32)
     if status not in STATUSES:
         raise ApiError(400, "invalid_status", f"status must be one of {', '.join(STATUSES[1:])}")
     return jsonify(items=outbox_rows(request_session(), ident.tenant_id, status))
