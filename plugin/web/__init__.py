@@ -26,6 +26,7 @@ BLUEPRINTS: list[str] = [
     "plugin.web.customer_api:bp",
     "plugin.web.popout:bp",
     "plugin.web.drain:bp",
+    "plugin.web.openapi:bp",
 ]
 
 

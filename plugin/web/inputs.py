@@ -71,14 +71,14 @@ def check_request() -> None:
         if isinstance(value, str):
             _check(value, name, MAX_PATH_CHARS)
     for name, value in request.args.items(multi=True):
-        _check(name, "query parameter name", 200)
+        _check(name or "", "query parameter name", 200)
         _check(value, name, MAX_ARG_CHARS)
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         for name, value in request.form.items(multi=True):
-            _check(name, "form field name", 200)
+            _check(name or "", "form field name", 200)
             _check(value, name)
         for name, file in request.files.items(multi=True):
-            _check(file.filename or "", f"{name} filename", 255)
+            _check(file.filename or "", f"{name or ''} filename", 255)
     if request.is_json and (request.content_length or request.headers.get("Transfer-Encoding")):
         request.get_json()  # parsed and cached once; errors are a 400 from SafeRequest
 
