@@ -43,11 +43,12 @@ _HUBSPOT_URI_DECODE = {
 
 
 class SignatureError(Exception):
-    """A signed request failed verification; ``reason`` says why in words."""
+    """A signed request failed verification; ``reason`` says why in words. ``status`` is 401,
+    or 400 when the signature is valid but what was signed is malformed."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, status: int = 401) -> None:
         super().__init__(reason)
-        self.reason = reason
+        self.reason, self.status = reason, status
 
 
 def _hmac_b64(secret: str, message: bytes) -> str:
@@ -142,9 +143,9 @@ def verify_canvas_request(signed_request: str, consumer_secret: str, *,
     try:
         envelope = safe_loads(raw)
     except UnsafeInput as exc:
-        raise SignatureError(f"payload: {exc.message}") from None
+        raise SignatureError(f"payload: {exc.message}", 400) from None
     if not isinstance(envelope, dict):
-        raise SignatureError("payload is not a JSON object")
+        raise SignatureError("payload is not a JSON object", 400)
     algorithm = envelope.get("algorithm")
     if algorithm != CANVAS_ALGORITHM:
         raise SignatureError(f"unsupported algorithm {algorithm!r}; only {CANVAS_ALGORITHM}")
@@ -176,9 +177,9 @@ def verify_apex_callout(raw_body: bytes, signature: str | None, consumer_secret:
     try:
         body = safe_loads(raw_body)
     except UnsafeInput as exc:
-        raise SignatureError(f"body: {exc.message}") from None
+        raise SignatureError(f"body: {exc.message}", 400) from None
     if not isinstance(body, dict):
-        raise SignatureError("body is not a JSON object")
+        raise SignatureError("body is not a JSON object", 400)
     _check_fresh(_timestamp_s(body.get("issuedAt"), "issuedAt"), max_age_s, now, "callout")
     return body
 

@@ -107,7 +107,7 @@ class AudioSource(ABC):
 
 
 def _json_object(text: str) -> dict[str, Any]:
-    if len(text.encode()) > MAX_TEXT_BYTES:
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
         raise SourceError("message_too_large",
                           f"text messages are limited to {MAX_TEXT_BYTES} bytes")
     try:

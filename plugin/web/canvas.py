@@ -102,7 +102,7 @@ def canvas() -> Any:
         envelope = verify_canvas_request(request.form.get("signed_request", ""),
                                          _consumer_secret())
     except SignatureError as exc:
-        return _canvas_error(401, "invalid_signed_request", exc.reason)
+        return _canvas_error(exc.status, "invalid_signed_request", exc.reason)
     try:
         refuse_replay("canvas", request.form.get("signed_request", "").split(".", 1)[0],
                       CANVAS_REPLAY_S)
@@ -160,7 +160,7 @@ def widget_context() -> Any:
         body = verify_apex_callout(raw, request.headers.get(SIGNATURE_HEADER),
                                    _consumer_secret())
     except SignatureError as exc:
-        raise ApiError(401, "invalid_signature", exc.reason) from None
+        raise ApiError(exc.status, "invalid_signature", exc.reason) from None
     refuse_replay("apex", str(request.headers.get(SIGNATURE_HEADER)), APEX_REPLAY_S)
     org_id = salesforce_id18(check_id(body.get("orgId"), "orgId"))
     user_id = salesforce_id18(check_id(body.get("userId"), "userId"))
