@@ -211,5 +211,5 @@ def document(app: Flask) -> dict[str, Any]:
 
 
 @bp.get("/api/v1/openapi.json")
-def openapi_json() -> object:
+def openapi_json() -> Any:
     return jsonify(document(current_app))
