@@ -7,6 +7,7 @@ from typing import Any
 from flask import Flask
 
 from plugin.db import db
+from plugin.files import make_private
 from plugin.security import SecretBox, SessionSigner, encryption_key, secret_key
 from plugin.settings import Settings, load_settings
 
@@ -14,7 +15,7 @@ from plugin.settings import Settings, load_settings
 def create_app(overrides: dict[str, Any] | None = None, settings: Settings | None = None) -> Flask:
     """Build the app from settings (defaults < instance env file < environment < overrides)."""
     settings = settings or load_settings(overrides)
-    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    make_private(settings.instance_path, settings.database_url)
     app = Flask(__name__, instance_path=str(settings.instance_path),
                 template_folder="web/templates", static_folder="web/static")
     app.config.update(

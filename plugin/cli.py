@@ -30,6 +30,7 @@ SUBCOMMANDS: dict[str, str] = {
     "coach": "plugin.coach.cli:coach_group",
     "privacy": "plugin.privacy.cli:privacy_group",
     "tenant": "plugin.cli:tenant_group",
+    "keys": "plugin.keys:keys_group",
 }
 
 
@@ -59,6 +60,9 @@ def main() -> None:
     with none set everything runs locally (SQLite, local speech and text engines, the
     bundled CRM sandbox).
     """
+    from plugin.files import make_private
+
+    make_private()  # keys, database, uploads and reports this process writes are 0600
 
 
 def settings_or_exit(**overrides: Any) -> Any:

@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from plugin.settings import Settings
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by this user only (0600 from creation, no window)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    path.chmod(0o600)
 
 
 def _instance_secret(path: Path, make: Any) -> str:
     """Read a key from the instance folder, creating it (mode 600) on first use."""
     if path.is_file():
         return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    value = make()
-    path.write_text(value)
-    path.chmod(0o600)
-    return str(value)
+    value = str(make())
+    write_private(path, value)
+    return value
 
 
 def secret_key(settings: Settings) -> str:
@@ -30,22 +38,48 @@ def secret_key(settings: Settings) -> str:
     )
 
 
+def encryption_key_file(settings: Settings) -> Path:
+    return settings.instance_path / "encryption.key"
+
+
 def encryption_key(settings: Settings) -> str:
-    """The Fernet key; generated beside the database only outside production (production
-    settings refuse to load without one, and this refuses again rather than write a file)."""
+    """The Fernet key list (newest first, comma-separated): the setting, else the instance
+    file, generated beside the database only outside production (production settings refuse
+    to load without one, and this refuses again rather than write a file)."""
     if settings.encryption_key:
         return settings.encryption_key
     if settings.env == "production":
         raise RuntimeError("SALESCOACH_ENCRYPTION_KEY is required when SALESCOACH_ENV=production")
-    return _instance_secret(settings.instance_path / "encryption.key",
+    return _instance_secret(encryption_key_file(settings),
                             lambda: Fernet.generate_key().decode())
 
 
-class SecretBox:
-    """Encrypts secrets (OAuth tokens, API keys) before they reach the database."""
+def split_keys(keys: str | list[str]) -> list[str]:
+    """``"new,old"`` (commas or whitespace) → ``["new", "old"]``."""
+    if isinstance(keys, str):
+        keys = keys.replace(",", " ").split()
+    return [k.strip() for k in keys if k.strip()]
 
-    def __init__(self, key: str) -> None:
-        self._fernet = Fernet(key.encode())
+
+class SecretBox:
+    """Encrypts secrets (OAuth tokens, API keys) before they reach the database.
+
+    Several keys (newest first, ``MultiFernet``): encryption uses the first, decryption tries
+    each, so a key can be rotated in without losing what older keys encrypted.
+    """
+
+    def __init__(self, keys: str | list[str]) -> None:
+        self.keys = split_keys(keys)
+        if not self.keys:
+            raise ValueError("SALESCOACH_ENCRYPTION_KEY: no encryption key")
+        fernets = []
+        for n, key in enumerate(self.keys, 1):
+            try:
+                fernets.append(Fernet(key.encode()))
+            except ValueError:
+                raise ValueError(f"SALESCOACH_ENCRYPTION_KEY: key {n} is not a Fernet key "
+                                 "(32 url-safe base64-encoded bytes)") from None
+        self._fernet = MultiFernet(fernets)
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode() if plaintext else ""
@@ -56,7 +90,16 @@ class SecretBox:
         try:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken as exc:
-            raise ValueError("stored secret cannot be decrypted with the current key") from exc
+            raise ValueError("stored secret cannot be decrypted with the current keys") from exc
+
+    def rotate(self, token: str) -> str:
+        """``token`` re-encrypted with the newest key (decrypted with whichever key fits)."""
+        if not token:
+            return ""
+        try:
+            return self._fernet.rotate(token.encode()).decode()
+        except InvalidToken as exc:
+            raise ValueError("stored secret cannot be decrypted with the current keys") from exc
 
 
 @dataclass(frozen=True, slots=True)

@@ -204,13 +204,18 @@ def production_problems(s: Settings) -> list[str]:
                         "print(Fernet.generate_key().decode())'); no key file is generated "
                         "in production")
     else:
-        try:
-            from cryptography.fernet import Fernet
+        from cryptography.fernet import Fernet
 
-            Fernet(s.encryption_key.encode())
-        except Exception:  # noqa: BLE001 - any failure means not a Fernet key
-            problems.append("SALESCOACH_ENCRYPTION_KEY is not a Fernet key (32 url-safe "
-                            "base64-encoded bytes)")
+        # a list, newest first (comma-separated), during a key rotation
+        keys = s.encryption_key.replace(",", " ").split()
+        if not keys:
+            problems.append("SALESCOACH_ENCRYPTION_KEY holds no key")
+        for n, key in enumerate(keys, 1):
+            try:
+                Fernet(key.encode())
+            except Exception:  # noqa: BLE001 - any failure means not a Fernet key
+                problems.append(f"SALESCOACH_ENCRYPTION_KEY: key {n} is not a Fernet key (32 "
+                                "url-safe base64-encoded bytes)")
     return problems
 
 

@@ -6,7 +6,7 @@ import importlib
 
 from flask import Flask
 
-from plugin.web import errors, inputs
+from plugin.web import errors, headers, inputs
 
 # "module:attribute" of every blueprint; one line per area.
 BLUEPRINTS: list[str] = [
@@ -43,6 +43,7 @@ INIT_HOOKS: list[str] = [
 def init_app(app: Flask) -> None:
     errors.init_app(app)
     inputs.init_app(app)  # before the blueprints: it replaces the int converter
+    headers.init_app(app)
     for spec in BLUEPRINTS:
         module, attr = spec.split(":")
         app.register_blueprint(getattr(importlib.import_module(module), attr))

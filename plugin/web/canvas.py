@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, redirect, render_template, request
+from flask import Blueprint, g, jsonify, redirect, render_template, request
 from sqlalchemy.orm import Session
 
 from plugin.crm_auth import (
@@ -129,6 +129,7 @@ def canvas() -> Any:
     tenant = tenant_id_for("salesforce", org_id)
     row = bind_user(session, tenant, "salesforce", org_name, user_id, user_name, email)
     identity = identity_for(row, record_id, record_type)
+    g.identity = identity  # the page below is this tenant's (its CSP frame-ancestors)
     connected = is_connected(session, tenant, "salesforce")
     session.commit()
     token = issue_token(identity)

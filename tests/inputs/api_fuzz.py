@@ -9,6 +9,7 @@ the WSGI app; each response goes through schemathesis' ``not_a_server_error`` ch
 from __future__ import annotations
 
 import contextlib
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from plugin.security import Identity
 class FuzzResult:
     statuses: Counter[int] = field(default_factory=Counter)
     server_errors: list[str] = field(default_factory=list)
+    seconds: Counter[str] = field(default_factory=Counter)  # time spent per operation
 
     @property
     def requests(self) -> int:
@@ -74,15 +76,18 @@ def fuzz(app: Any, token: str, examples: int, real_ids: dict[str, Any] | None = 
     for entry in schema.get_all_operations():
         operation = entry.ok()
         names = {p.name for p in operation.path_parameters}
-        strategies = [operation.as_strategy(mode)
-                      for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)]
+        has_inputs = bool(len(operation.path_parameters) or len(operation.query)
+                           or len(operation.headers) or len(operation.body))
+        modes = [GenerationMode.POSITIVE] + ([GenerationMode.NEGATIVE] if has_inputs else [])
+        strategies = [operation.as_strategy(mode) for mode in modes]
         fixed = {k: v for k, v in real_ids.items() if k in names}
         if fixed and len(fixed) == len(names):
-            strategies += [operation.as_strategy(mode, path_parameters=fixed)
-                           for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)]
+            strategies += [operation.as_strategy(mode, path_parameters=fixed) for mode in modes]
         per = max(1, examples // len(strategies))
+        began = time.perf_counter()
         for strategy in strategies:
             _run(strategy, per, headers, result, seed)
+        result.seconds[operation.label] += time.perf_counter() - began
     return result
 
 
