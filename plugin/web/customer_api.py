@@ -83,13 +83,13 @@ def customer() -> Any:
 def records() -> Any:
     """The record picker: the tenant's CRM people, companies and deals matching ``q``."""
     ident = current_identity()
-    text = " ".join(arg_str("q", 1000).split())
+    text = " ".join(arg_str("q", 1000, code="invalid_query").split())
     if len(text) < SEARCH_MIN_CHARS or len(text) > SEARCH_MAX_CHARS:
         raise ApiError(400, "invalid_query",
                        f"q must be {SEARCH_MIN_CHARS} to {SEARCH_MAX_CHARS} characters")
     if not any(c.isalnum() for c in text):
         raise ApiError(400, "invalid_query", "q needs at least one letter or digit")
-    limit = arg_int("limit", 20, 1, 50)
+    limit = arg_int("limit", 20, 1, 50, code="invalid_limit")
     try:
         found = search_records(request_session(), ident.tenant_id, text,
                                current_app.config["SETTINGS"], limit)

@@ -24,10 +24,10 @@ MAX_ARG_CHARS = 4096  # any one query value
 MAX_PATH_CHARS = 256  # any one path segment value
 
 
-def refuse(message: str, field: str = "") -> NoReturn:
+def refuse(message: str, field: str = "", code: str = "invalid_request") -> NoReturn:
     """Raise the 400 every input problem answers with."""
     details = {"field": field} if field else {}
-    raise ApiError(400, "invalid_request", message, **details)
+    raise ApiError(400, code, message, **details)
 
 
 class SafeJSONProvider(DefaultJSONProvider):
@@ -44,8 +44,8 @@ class SafeRequest(Request):
         if e is None:
             return super().on_json_loading_failed(e)  # 415: not a JSON body
         if isinstance(e, UnsafeInput):
-            refuse(e.message, e.field)
-        refuse("body is not valid JSON")
+            refuse(e.message, e.field, "invalid_json")
+        refuse("body is not valid JSON", code="invalid_json")
 
 
 class AsciiIntConverter(IntegerConverter):
@@ -99,7 +99,8 @@ def json_object(required: bool = False) -> dict[str, Any]:
     body = request.get_json(silent=True) if request.is_json else None
     if body is None:
         if required:
-            refuse("send a JSON object body (Content-Type: application/json)")
+            refuse("send a JSON object body (Content-Type: application/json)",
+                   code="invalid_json")
         return {}
     if not isinstance(body, dict):
         refuse(f"body must be a JSON object, not {type(body).__name__}")
@@ -167,17 +168,20 @@ def body_dict(body: dict[str, Any], field: str) -> dict[str, Any]:
     return value
 
 
-def arg_str(name: str, max_len: int, default: str = "") -> str:
+def arg_str(name: str, max_len: int, default: str = "", code: str = "invalid_request") -> str:
     """A query parameter, stripped, at most ``max_len`` characters."""
     value = request.args.get(name)
     if value is None:
         return default
     value = value.strip()
-    _check(value, name, max_len)
+    try:
+        check_text(value, name, max_len)
+    except UnsafeInput as exc:
+        refuse(exc.message, name, code)
     return value
 
 
-def arg_int(name: str, default: int, lo: int, hi: int) -> int:
+def arg_int(name: str, default: int, lo: int, hi: int, code: str = "invalid_request") -> int:
     """An integer query parameter in [lo, hi] (ASCII digits)."""
     value = request.args.get(name)
     if value is None or value.strip() == "":
@@ -185,7 +189,7 @@ def arg_int(name: str, default: int, lo: int, hi: int) -> int:
     try:
         return parse_int(value, name, lo, hi)
     except UnsafeInput as exc:
-        refuse(exc.message, name)
+        refuse(exc.message, name, code)
 
 
 def form_str(name: str, max_len: int, default: str = "") -> str:

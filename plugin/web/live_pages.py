@@ -40,7 +40,7 @@ def list_calls() -> Any:
     s = request_session()
     q = select(Call).where(visible_filter(s, Call, ident),
                            Call.source.in_(("panel", "twilio", "replay")))
-    status = arg_str("status", 32)
+    status = arg_str("status", 32, code="bad_status")
     if status:
         if status not in ("live", "ended", "analysed", "failed"):
             raise ApiError(400, "bad_status", "status must be live, ended, analysed or failed")

@@ -124,7 +124,7 @@ def trend_points(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @bp.get("/api/v1/calls")
 @require_identity
 def api_calls() -> Any:
-    limit = arg_int("limit", 100, 1, 500)
+    limit = arg_int("limit", 100, 1, 500, code="invalid_limit")
     rows = call_rows(request_session(), current_identity(), limit)
     return jsonify(calls=rows, trend=trend_points(rows))
 
@@ -159,7 +159,7 @@ def api_call(call_id: str) -> Any:
 
 
 def _report_or_409(s: Session, call: Call) -> Report:
-    version = arg_int("version", 0, 1, 1_000_000) or None
+    version = arg_int("version", 0, 1, 1_000_000, code="invalid_version") or None
     report = latest_report(s, call.id, version)
     if report is None:
         if version:
@@ -320,7 +320,7 @@ STATUSES = ("", "pending", "sending", "done", "failed")
 @bp.get("/api/v1/admin/outbox")
 def api_outbox() -> Any:
     ident = _require_admin()
-    status = arg_str("status", 32)
+    status = arg_str("status", 32, code="invalid_status")
     if status not in STATUSES:
         raise ApiError(400, "invalid_status", f"status must be one of {', '.join(STATUSES[1:])}")
     return jsonify(items=outbox_rows(request_session(), ident.tenant_id, status))

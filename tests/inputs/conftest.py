@@ -21,8 +21,21 @@ def app_overrides() -> dict[str, Any]:
 @pytest.fixture
 def admin_headers(app: Any) -> dict[str, str]:
     """A real session of the demo tenant's admin."""
+    return {"Authorization": f"Bearer {app.extensions['salescoach.signer'].issue(admin(app))}"}
+
+
+def admin(app: Any) -> Any:
+    """The demo tenant's rep, made admin again (other test modules may have changed it)."""
+    from dataclasses import replace
+
+    from plugin.db import db
+    from plugin.models import User
     from plugin.web.core import demo_identity
 
     with app.app_context():
         identity = demo_identity()
-    return {"Authorization": f"Bearer {app.extensions['salescoach.signer'].issue(identity)}"}
+        with db.session_scope() as s:
+            user = s.get(User, identity.user_id)
+            assert user is not None
+            user.role = "admin"
+    return replace(identity, role="admin")

@@ -6,6 +6,7 @@ from typing import Any
 
 from plugin.web.openapi import OPERATIONS
 from tests.inputs.api_fuzz import fuzz, seed_rows
+from tests.inputs.conftest import admin
 
 
 def test_every_api_rule_is_described(app: Any) -> None:
@@ -32,10 +33,7 @@ def test_document_is_served_and_valid(client: Any) -> None:
 
 
 def test_schemathesis_finds_no_server_error(app: Any) -> None:
-    from plugin.web.core import demo_identity
-
-    with app.app_context():
-        identity = demo_identity()
+    identity = admin(app)
     real = seed_rows(app, identity)
     token = app.extensions["salescoach.signer"].issue(identity)
     result = fuzz(app, token, examples=8, real_ids=real, seed=1)
