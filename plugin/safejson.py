@@ -26,9 +26,9 @@ _ASCII_INT = re.compile(r"-?[0-9]+\Z")
 class UnsafeInput(ValueError):
     """Input refused; ``message`` says what and where, safe to show to the caller."""
 
-    def __init__(self, message: str, field: str = "") -> None:
+    def __init__(self, message: str, field: str = "", code: str = "invalid_request") -> None:
         super().__init__(message)
-        self.message, self.field = message, field
+        self.message, self.field, self.code = message, field, code
 
 
 def text_problem(value: str) -> str:
@@ -120,14 +120,15 @@ def loads(data: str | bytes | bytearray, max_depth: int = MAX_DEPTH) -> Any:
     if isinstance(data, bytearray):
         data = bytes(data)
     if depth_of(data, max_depth) > max_depth:
-        raise UnsafeInput(f"JSON nested deeper than {max_depth} levels")
+        raise UnsafeInput(f"JSON nested deeper than {max_depth} levels", code="invalid_json")
     try:
         value = json.loads(data, parse_int=_int, parse_float=_float, parse_constant=_constant)
     except UnsafeInput:
         raise
     except RecursionError:  # the scan above makes this unreachable; kept as a guard
-        raise UnsafeInput(f"JSON nested deeper than {max_depth} levels") from None
+        raise UnsafeInput(f"JSON nested deeper than {max_depth} levels",
+                          code="invalid_json") from None
     except (ValueError, TypeError):
-        raise UnsafeInput("body is not valid JSON") from None
+        raise UnsafeInput("body is not valid JSON", code="invalid_json") from None
     _check_strings(value, "")
     return value

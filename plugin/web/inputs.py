@@ -44,7 +44,7 @@ class SafeRequest(Request):
         if e is None:
             return super().on_json_loading_failed(e)  # 415: not a JSON body
         if isinstance(e, UnsafeInput):
-            refuse(e.message, e.field, "invalid_json")
+            refuse(e.message, e.field, e.code)
         refuse("body is not valid JSON", code="invalid_json")
 
 
@@ -129,9 +129,10 @@ def body_str(body: dict[str, Any], field: str, max_len: int, *, default: str = "
 
 def body_int(body: dict[str, Any], field: str, *, default: int | None = None,
              lo: int = -INT_MAX - 1, hi: int = INT_MAX) -> int | None:
-    """An integer field (a JSON number or an ASCII-digit string) in [lo, hi]."""
+    """An integer field (a JSON number or an ASCII-digit string) in [lo, hi]; absent, null
+    or "" → ``default``."""
     value = body.get(field)
-    if value is None:
+    if value is None or value == "":
         return default
     try:
         return parse_int(value, field, lo, hi)

@@ -158,6 +158,19 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("delete", "/api/v1/practice/admin/assignments/<int:assignment_id>"): op(
         "Remove an assignment (admin)"),
     ("get", "/api/v1/practice/admin/team"): op("Team progress (admin)"),
+    # privacy (admin); erasure last: it may erase the fuzzing admin itself
+    ("get", "/api/v1/privacy/receipts"): op("Export and erasure receipts (admin)"),
+    ("get", "/api/v1/privacy/receipts/<receipt_id>"): op("One receipt (admin)"),
+    ("get", "/api/v1/privacy/audit"): op("Audit log (admin)", query={
+        "limit": INT, "before": INT, "format": {"type": "string", "enum": ["json", "csv"]}}),
+    ("post", "/api/v1/privacy/export"): op(
+        "Export a contact, rep or the org (zip)", produces="application/zip",
+        body=obj({"kind": {"type": "string", "enum": ["contact", "rep", "tenant"]},
+                  "id": STR}, ("kind",))),
+    ("post", "/api/v1/privacy/delete"): op(
+        "Erase a contact, rep or the org", body=obj({
+            "kind": {"type": "string", "enum": ["contact", "rep", "tenant"]}, "id": STR,
+            "confirm": STR}, ("kind",))),
     # signed CRM entry points (verified before anything else is read)
     ("post", "/sf/canvas"): op("Salesforce canvas signed request", auth=False, ok=303,
                                form={"signed_request": STR}, produces="text/html"),

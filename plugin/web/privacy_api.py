@@ -28,6 +28,7 @@ from plugin.web.admin import _render, _wants_html
 from plugin.web.auth import token_from_request
 from plugin.web.crm_oauth import admin_identity
 from plugin.web.errors import ApiError
+from plugin.web.inputs import arg_int, form_str, json_object
 
 bp = Blueprint("privacy_api", __name__)
 
@@ -36,11 +37,8 @@ AUDIT_FIELDS = ("id", "at", "actor", "actor_name", "action", "target", "details"
 
 def _body() -> dict[str, Any]:
     if request.is_json:
-        data = request.get_json(silent=True)
-        if not isinstance(data, dict):
-            raise ApiError(400, "invalid_request", "send a JSON object")
-        return data
-    form: dict[str, Any] = {k: request.form.get(k, "") for k in ("kind", "id", "confirm")}
+        return json_object(required=True)
+    form: dict[str, Any] = {k: form_str(k, 255) for k in ("kind", "id", "confirm")}
     form["delete_in_crm"] = request.form.get("delete_in_crm", "") in ("on", "true", "1")
     return form
 
@@ -167,10 +165,4 @@ def audit_log() -> Any:
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or not low <= int(raw) <= high:
-        raise ApiError(400, "invalid_request", f"{name} must be a whole number from {low} to "
-                       f"{high}", field=name)
-    return int(raw)
+    return arg_int(name, default, low, high)
