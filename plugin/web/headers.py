@@ -60,7 +60,7 @@ def configured_hosts(settings: Settings) -> tuple[str, ...]:
 
 def salesforce_hosts(instance_url: str) -> tuple[str, ...]:
     """An org's own hosts: its instance (My Domain) and the Lightning host that frames canvas."""
-    host = urlsplit(instance_url).hostname or ""
+    host = urlsplit(instance_url).netloc
     if not host:
         return ()
     hosts = [f"https://{host}"]

@@ -75,7 +75,7 @@ def _token_in(html: str) -> str:
 
 
 def test_hubspot_tenant_pages_are_framed_by_hubspot_only(app: Any, tenants: Any) -> None:
-    ident = tenants.identity("hs:4242", "hs-user-1")
+    ident = tenants.identity("hs:7700123", "hs-user-1")
     resp = app.test_client().get(f"/panel/live?t={tenants.token(ident)}")
     csp = resp.headers["Content-Security-Policy"]
     assert "https://app.hubspot.com" in csp and "force.com" not in csp
@@ -103,25 +103,28 @@ def test_the_oauth_nonce_cookie_is_secure_lax_and_http_only(client: Any,
         assert "samesite=lax" in lower and "; secure" in lower and "httponly" in lower
 
 
-def test_files_written_are_private(app: Any, admin_headers: Any, instance_path: Path,
-                                   database_url: str) -> None:
+def test_files_written_are_private(database_url: str, tmp_path: Path) -> None:
+    """Keys, uploads (and a SQLite database) of a fresh instance are this user's only."""
     from plugin.app import create_app
     from plugin.demo_calls import HERE as DEMO_CALLS_DIR
+    from tests.inputs.conftest import admin
 
-    fresh = instance_path.parent / "private-instance"
-    create_app({"env": "test", "database_url": database_url, "instance_path": fresh,
-                "demo": True})
+    fresh = tmp_path / "instance"
+    app = create_app({"env": "test", "database_url": database_url, "instance_path": fresh,
+                      "demo": True})
     assert mode(fresh) == 0o700
     for key in ("secret.key", "encryption.key"):
         assert mode(fresh / key) == 0o600
+    token = app.extensions["salescoach.signer"].issue(admin(app))
     wav = next(Path(DEMO_CALLS_DIR).glob("*.wav"))
-    resp = app.test_client().post("/api/v1/recordings", headers=admin_headers, data={
-        "file": (io.BytesIO(wav.read_bytes()), "call.wav")})
+    resp = app.test_client().post("/api/v1/recordings", headers={
+        "Authorization": f"Bearer {token}"}, data={"file": (io.BytesIO(wav.read_bytes()),
+                                                             "call.wav")})
     assert resp.status_code == 202, resp.get_json()
-    written = [p for p in instance_path.rglob("*") if p.is_file()]
-    assert written
+    written = [p for p in fresh.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".wav" for p in written), written
     loose = {str(p): oct(mode(p)) for p in written if mode(p) & 0o077}
-    loose_dirs = {str(p): oct(mode(p)) for p in instance_path.rglob("*")
+    loose_dirs = {str(p): oct(mode(p)) for p in fresh.rglob("*")
                   if p.is_dir() and mode(p) & 0o077}
     assert loose == {} and loose_dirs == {}
     if database_url.startswith("sqlite:///"):
