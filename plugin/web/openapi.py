@@ -83,6 +83,8 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                                                       produces="application/pdf"),
     ("post", "/api/v1/calls/<call_id>/speakers"): op(
         "Fix who said what", ok=202, body=obj({"swap": BOOL, "turns": SPEAKERS})),
+    ("post", "/api/v1/calls/<call_id>/share"): op("A read-only report link", ok=201),
+    ("post", "/api/v1/calls/<call_id>/share/revoke"): op("Revoke the call's report links"),
     ("post", "/api/v1/recordings"): op(
         "Upload a recording", ok=202,
         multipart={"file": {"type": "string", "format": "binary"}, **RECORD,
@@ -138,6 +140,10 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         body=obj({"customer_line": STR, "text": STR, "scenario_id": STR, "previous_id": STR},
                  ("customer_line", "text"))),
     ("get", "/api/v1/practice/drills"): op("Past drills", query=LIMIT),
+    ("post", "/api/v1/practice/drills/audio"): op(
+        "A drill answered by voice (WAV)", ok=201,
+        multipart={"audio": {"type": "string", "format": "binary"}, "customer_line": STR,
+                   "scenario_id": STR, "previous_id": STR}),
     ("get", "/api/v1/practice/drill-lines"): op("Lines to drill on", query=RECORD),
     ("get", "/api/v1/practice/assignments"): op("My assignments"),
     ("post", "/api/v1/practice/tts"): op(
@@ -170,7 +176,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/api/v1/privacy/delete"): op(
         "Erase a contact, rep or the org", body=obj({
             "kind": {"type": "string", "enum": ["contact", "rep", "tenant"]}, "id": STR,
-            "confirm": STR}, ("kind",))),
+            "confirm": STR, "delete_in_crm": BOOL}, ("kind",))),
     # signed CRM entry points (verified before anything else is read)
     ("post", "/sf/canvas"): op("Salesforce canvas signed request", auth=False, ok=303,
                                form={"signed_request": STR}, produces="text/html"),
