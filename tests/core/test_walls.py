@@ -195,6 +195,7 @@ ADMIN_ROUTES: dict[str, tuple[str, str]] = {
 # Routes that hold no one's call or session data: why each is outside the person wall.
 NO_OBJECT_ROUTES: dict[str, str] = {
     "core.index": "landing page", "core.healthz": "probe", "core.readyz": "probe",
+    "openapi.openapi_json": "the API description, no data",
     "core.me": "the caller's own identity", "core.demo_login": "demo sign-in (off in production)",
     "static": "static files", "panel.index": "the panel shell", "live.live_page": "page shell",
     "practice_pages.practice_page": "page shell", "demo_crm.landing": "demo page",
