@@ -21,7 +21,7 @@ from plugin.safejson import loads as safe_loads
 from plugin.web.errors import ApiError
 
 MAX_ARG_CHARS = 4096  # any one query value
-MAX_PATH_CHARS = 256  # any one path segment value
+MAX_PATH_CHARS = 2048  # any one path value (signed pop-out codes run to hundreds)
 
 
 def refuse(message: str, field: str = "", code: str = "invalid_request") -> NoReturn:
