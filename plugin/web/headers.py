@@ -104,9 +104,14 @@ def _identity() -> Identity | None:
     identity: Identity | None = g.get("identity")
     if identity is not None:
         return identity
-    from plugin.web.auth import signer, token_from_request
+    from flask import request
 
-    token = token_from_request()
+    from plugin.web.auth import signer
+
+    # a bearer header or ``?t=`` only: a one-time ``?code=`` is the view's to redeem
+    header = request.headers.get("Authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else \
+        request.args.get("t", "")
     if not token:
         return None
     try:

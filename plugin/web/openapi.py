@@ -71,6 +71,8 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/readyz"): op("Readiness: the database answers", auth=False),
     ("get", "/api/v1/me"): op("The session's identity"),
     ("post", "/api/v1/session/refresh"): op("A fresh session token"),
+    ("post", "/api/v1/session/exchange"): op("A session for a one-time entry code",
+                                             auth=False, body=obj({"code": STR}, ("code",))),
     ("post", "/api/v1/popout"): op("A one-time pop-out link", body=obj(RECORD)),
     # calls and reports
     ("get", "/api/v1/calls"): op("The tenant's calls and score trend", query=LIMIT),

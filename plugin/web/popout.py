@@ -63,8 +63,7 @@ def refresh_session() -> Any:
 def exchange_code() -> Any:
     """The session a one-time entry code (``?code=`` of an entry redirect) opens, for a
     client that holds the code rather than loading the page with it."""
-    body = request.get_json(silent=True)
-    code = body.get("code") if isinstance(body, dict) else None
+    code = json_object().get("code")
     if not isinstance(code, str) or not code or len(code) > 2048:
         raise ApiError(400, "bad_request", 'send JSON {"code": "<one-time code>"}')
     try:

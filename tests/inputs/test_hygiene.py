@@ -62,14 +62,14 @@ def test_a_tenants_pages_are_framed_by_its_own_salesforce(client: Any) -> None:
     csp = resp.headers["Content-Security-Policy"]
     assert "https://acme.lightning.force.com" in csp and "https://acme.my.salesforce.com" in csp
     assert "https://*.force.com" not in csp and "hubspot" not in csp
-    panel = client.get(f"/panel/live?t={_token_in(resp.get_data(as_text=True))}")
+    panel = client.get(f"/panel/live?{_token_in(resp.get_data(as_text=True))}")
     assert "https://acme.lightning.force.com" in panel.headers["Content-Security-Policy"]
 
 
 def _token_in(html: str) -> str:
     import re
 
-    match = re.search(r"/panel/live\?t=([^\"&]+)", html)
+    match = re.search(r"/panel/live\?((?:t|code)=[^\"&]+)", html)
     assert match, html[:500]
     return match.group(1)
 
