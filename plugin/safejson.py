@@ -16,6 +16,7 @@ from typing import Any
 
 MAX_DEPTH = 32
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+ID_MAX = 2**31 - 1  # row ids are INTEGER columns: 32 bits on PostgreSQL
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
 _BRACKET = re.compile(r"[\[\]{}]")

@@ -321,7 +321,8 @@ class PracticeService:
         scenario = self.scenario(scenario_id) if scenario_id not in (None, "") else None
         previous = None
         if previous_id is not None:
-            if isinstance(previous_id, bool) or not isinstance(previous_id, int):
+            if (isinstance(previous_id, bool) or not isinstance(previous_id, int)
+                    or not 0 < previous_id < 2**31):
                 raise ApiError(400, "invalid_request", "previous_id must be an integer",
                                field="previous_id")
             previous = self.s.get(PracticeDrill, previous_id)

@@ -17,6 +17,7 @@ from plugin import audit
 from plugin.db import db, request_session
 from plugin.models import CrmConnection, Playbook, Tenant, User, as_dict
 from plugin.privacy.receipts import receipt, receipts
+from plugin.safejson import ID_MAX
 from plugin.security import Identity
 from plugin.tenancy import get_owned
 from plugin.tenant_settings import TENANT_SETTINGS, SettingError, tenant_settings, validate
@@ -193,7 +194,7 @@ def download_playbook(playbook_id: str) -> Any:
         from plugin.coach.playbook import DEFAULT_PLAYBOOK_PATH
 
         text, name = DEFAULT_PLAYBOOK_PATH.read_text(encoding="utf-8"), "default"
-    elif playbook_id.isascii() and playbook_id.isdigit() and len(playbook_id) <= 18:
+    elif playbook_id.isascii() and playbook_id.isdigit() and int(playbook_id) <= ID_MAX:
         row = get_owned(request_session(), Playbook, int(playbook_id), identity.tenant_id,
                         "playbook")
         text, name = row.yaml_text, f"playbook-{row.id}"
@@ -208,9 +209,9 @@ def choose_playbook() -> Any:
     """Make one of the tenant's playbooks active (empty id: the shipped default)."""
     identity = admin_identity()
     if request.is_json:
-        playbook_id = body_int(json_object(), "playbook_id", lo=1)
+        playbook_id = body_int(json_object(), "playbook_id", lo=1, hi=ID_MAX)
     else:
-        playbook_id = form_int("playbook_id", None, lo=1)
+        playbook_id = form_int("playbook_id", None, lo=1, hi=ID_MAX)
     session = request_session()
     tenant = session.get(Tenant, identity.tenant_id)
     if tenant is None:

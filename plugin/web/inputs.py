@@ -16,7 +16,7 @@ from flask import Flask, Request, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.routing import IntegerConverter
 
-from plugin.safejson import INT_MAX, UnsafeInput, check_text, parse_int
+from plugin.safejson import ID_MAX, INT_MAX, UnsafeInput, check_text, parse_int
 from plugin.safejson import loads as safe_loads
 from plugin.web.errors import ApiError
 
@@ -49,12 +49,13 @@ class SafeRequest(Request):
 
 
 class AsciiIntConverter(IntegerConverter):
-    """``<int:…>`` with ASCII digits only and at most 2**63 - 1 (Unicode digits → 404)."""
+    """``<int:…>`` row ids: ASCII digits only, at most 2**31 - 1 (the INTEGER id columns;
+    Unicode digits or more → 404)."""
 
     regex = r"[0-9]{1,19}"
 
     def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("max", INT_MAX)
+        kwargs.setdefault("max", ID_MAX)
         super().__init__(map, *args, **kwargs)
 
 

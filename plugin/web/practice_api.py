@@ -446,8 +446,8 @@ def admin_assign() -> Any:
     scenario = PracticeService(session, who, max_reply_chars=settings.max_reply_chars,
                                embeddings=settings.embeddings).scenario(body.get("scenario_id"))
     ids = body.get("user_ids")
-    if not isinstance(ids, list) or not ids or not all(
-            isinstance(i, int) and not isinstance(i, bool) for i in ids) or len(ids) > 500:
+    if not isinstance(ids, list) or not ids or len(ids) > 500 or not all(
+            isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**31 for i in ids):
         raise ApiError(400, "invalid_request", "user_ids must be a list of 1..500 user ids",
                        field="user_ids")
     due = None

@@ -160,7 +160,7 @@ def audit_log() -> Any:
             "Content-Disposition": 'attachment; filename="salescoach-audit-log.csv"'})
     limit = _int_arg("limit", 200, 1, 1000)
     before_arg = request.args.get("before")
-    before_id = _int_arg("before", 0, 1, 2**62) if before_arg else None
+    before_id = _int_arg("before", 0, 1, 2**31 - 1) if before_arg else None
     return jsonify(events=audit.events(session, identity.tenant_id, limit, before_id))
 
 

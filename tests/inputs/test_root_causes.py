@@ -84,6 +84,29 @@ def test_integers_over_64_bits_never_reach_the_database(client: Any,
     assert resp.status_code == 400
 
 
+def test_ids_over_32_bits_never_reach_an_integer_column(client: Any,
+                                                         admin_headers: dict[str, str]) -> None:
+    """Row ids are INTEGER (32 bits on PostgreSQL): a larger id is a 404 or a 400."""
+    big = 2**31
+    assert client.post(f"/api/v1/nudges/{big}/rating", json={"rating": 1},
+                       headers=admin_headers).status_code == 404
+    assert client.delete(f"/api/v1/practice/admin/assignments/{big}",
+                         headers=admin_headers).status_code == 404
+    assert client.post(f"/api/v1/admin/outbox/{big}/retry",
+                       headers=admin_headers).status_code == 404
+    assert client.post("/admin/playbooks/active", json={"playbook_id": big},
+                       headers=admin_headers).status_code == 400
+    assert client.get(f"/admin/playbooks/{big}.yaml", headers=admin_headers).status_code == 404
+    assert client.post("/api/v1/practice/admin/assignments", json={
+        "scenario_id": "cfo-discovery", "user_ids": [big]},
+        headers=admin_headers).status_code == 400
+    assert client.post("/api/v1/practice/drills", json={
+        "customer_line": "Too expensive.", "text": "I hear you.", "previous_id": big},
+        headers=admin_headers).status_code == 400
+    assert client.get(f"/api/v1/privacy/audit?before={big}",
+                      headers=admin_headers).status_code == 400
+
+
 def test_lone_surrogates_are_refused(client: Any, admin_headers: dict[str, str]) -> None:
     resp = post_json(client, "/api/v1/live/twilio", '{"record_type": "\\ud800"}', admin_headers)
     assert resp.status_code == 400 and "surrogate" in error(resp)["message"]
