@@ -47,10 +47,23 @@ _HARSH = re.compile(
     r"\b(?:terrible|awful|horrible|disaster|mess|hopeless|waste of (?:time|money)|bad product|"
     r"can(?:'t|not) be trusted|wouldn't trust|hostage|going (?:under|bankrupt)|falling apart|"
     r"never deliver|rip(?:-| )?off)\b", re.IGNORECASE)
+# Put-downs that need a target (someone else: a rival, the buyer's team, vendor or process).
+_PUTDOWN = re.compile(
+    r"\b(?:clunky|flimsy|ancient|relic|outdated|embarrassing|botched|short-sighted|"
+    r"cutting corners|bargain[- ]bin|afterthought|box[- ]ticking|theat(?:re|er)|black hole|"
+    r"coin toss|laugh(?:s|ed|ing)? (?:at|about) (?:it|them)|know better|nobody serious|"
+    r"(?:pulled|out) (?:out )?of thin air|not exactly (?:quick|smart|bright|sharp)|"
+    r"as slow as|covering themselves|a mess|you get what you pay for|with a logo|"
+    r"lie (?:on|about|to)|get rid of people|says more about|if your \w+ (?:read|listened|did)|"
+    r"(?:legacy|old) (?:things|junk|dinosaurs?)|dinosaurs?|amateur hour|no offen[cs]e|"
+    r"wasting|waste (?:fuel|money|time))\b", re.IGNORECASE)
 _OTHERS = re.compile(
     r"\b(?:competitors?|other vendors?|the other guys|they(?:'re| are)?|them|their|"
     r"your (?:current |old )?(?:vendor|agency|provider|process|team|system|tool|people)s?|"
-    r"(?:our|the) support team|spreadsheets)\b", re.IGNORECASE)
+    r"(?:our|the) support team|spreadsheets|those (?:guys|people|folks|vendors)|whoever|"
+    r"most (?:\w+ )?(?:vendors|teams|people)|(?:\w+ )?departments?|your (?:\w+ )?(?:agents|"
+    r"leads|budget(?:ing)?|legal|it|web|security|team|agency|setup|tool|planner|lead)s?|"
+    r"(?:the )?other (?:\w+ )?(?:desks|tools|vendors|ones|guys)|banks)\b", re.IGNORECASE)
 
 # Certifications a reply may only claim when the scenario's facts state them.
 _STANDARDS = (
@@ -66,7 +79,12 @@ _ABSOLUTES = re.compile(
     r"never (?:had|been|failed|missed|lost|taken)|100% (?:accurate|secure|uptime|reliable)|"
     r"zero (?:downtime|risk|breaches)|number one|#1|best in the (?:market|world|industry)|"
     r"the only\b[^.?!]{0,40}\b(?:platform|vendor|tool|product|company)|"
-    r"(?:certified|authori[sz]ed|approved|endorsed|rated[^.?!]{0,30}) by)\b", re.IGNORECASE)
+    r"(?:certified|authori[sz]ed|approved|endorsed|rated[^.?!]{0,30}) by|"
+    r"zero (?:latency|errors|bugs|churn)|product of the year|award[- ]winning|won (?:the )?\w+ "
+    r"award|(?:gartner|forrester|idc)\b[^.?!]{0,40}|named us|"
+    r"(?:over|more than) (?:[\d,]+|a (?:thousand|million)) (?:\w+ )?(?:customers|companies|"
+    r"clients|teams|distributors)|shipping next (?:month|week|quarter)|coming soon)\b",
+    re.IGNORECASE)
 _GENERIC_CERT = re.compile(r"\b(?:certified|certification|accredited|authori[sz]ed)\b",
                            re.IGNORECASE)
 _GUARANTEE = re.compile(
@@ -79,16 +97,30 @@ _PUSHY = re.compile(
     r"take it or leave it|(?:take|leave) the price|no-brainer|(?:through|over|sign|decide|commit) "
     r"right now|can't wait|won't wait|"
     r"need this (?:today|now)|you (?:need|have) to (?:sign|decide|commit|buy|put me)|just sign|"
-    r"don't overthink|skip (?:it|the [a-z]+)|renew today|stop (?:stalling|delaying))\b",
+    r"don't overthink|skip (?:it|the [a-z]+)|renew today|stop (?:stalling|delaying)|"
+    r"overthink it|just say yes|tell me yes|yes or no|just (?:renew|sign|agree|buy)|lock it in|"
+    r"get (?:it|this|the contract) signed|signed (?:first|before)|"
+    r"(?:before|by) (?:you hang up|we (?:hang up|finish|end)|the end of (?:this|the) (?:call|"
+    r"meeting)|i leave)|off the table|expires? (?:at|tonight|tomorrow|on|by)|"
+    r"(?:pull|release|give|offer) (?:this |the |your )?(?:\w+ )?(?:pricing|price|slot|offer|"
+    r"discount) (?:to|at|if|unless|by)|(?:hold|keep) (?:this|the) (?:\w+ )?(?:slot|price|"
+    r"offer) for|within the hour|(?:straight|right) through|pull (?:him|her|them) out|"
+    r"keep calling|i'll hold|the longer (?:we|you) wait|talk you out of|"
+    r"(?:debate|debating|negotiating) (?:\w+ )?(?:forever|any more|anymore)|"
+    r"not going to keep negotiating|last time i can|on a card before|"
+    r"need (?:a yes|an answer|your signature|it back) (?:from you )?(?:before|by|within|on this)|"
+    r"agree [a-z ]{0,30}on this call|renew(?:ed)? without this much)\b",
     re.IGNORECASE)
 _CONCESSION = re.compile(
     r"\b(?:(?:\w+ )?(?:months?|weeks?|years?) (?:for )?free|for free|free (?:months?|years?)|"
     r"refund|in half|half (?:price|off)|waive[ds]?|on the house|throw in|at no cost|no charge|"
-    r"match (?:them|their price|the price)|free until)\b", re.IGNORECASE)
+    r"match (?:them|their price|the price|any (?:price|quote|offer))|free until|"
+    r"halve (?:the|your|our) price|(?:first|next) (?:\w+ ){0,2}(?:months?|weeks?|years?)"
+    r"[^.?!]{0,40}\bfree)\b", re.IGNORECASE)
 _MONEY = re.compile(r"\$\s?(\d[\d,]*(?:\.\d+)?)\s*(k\b|million\b|m\b)?", re.IGNORECASE)
 _PERCENT = re.compile(r"(\d{1,3}(?:\.\d+)?)\s*(?:%|percent\b|per cent\b)", re.IGNORECASE)
-_DISCOUNT_AFTER = re.compile(r"^\s*(?:off\b|discount|reduction|lower price|cheaper)",
-                             re.IGNORECASE)
+_DISCOUNT_AFTER = re.compile(
+    r"^\s*(?:[\w-]+\s+){0,2}?(?:off\b|discount|reduction|lower price|cheaper)", re.IGNORECASE)
 _DISCOUNT_BEFORE = re.compile(
     r"(?:discount|take|knock|price cut|do|offer|give you)\s*(?:of|by)?\s*(?:up to\s*)?$",
     re.IGNORECASE)
@@ -96,7 +128,9 @@ _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 # Small talk: never an answer to a buyer's objection.
 _OFF_TOPIC = re.compile(
     r"\b(?:the game|football|soccer|weather|holidays?|weekend|vacation|restaurants?|coffee|"
-    r"parking|lovely day|how(?:'s| is| has) your (?:week|day)|any plans|tv series|movie)\b",
+    r"parking|lovely day|how(?:'s| is| has) your (?:week|day|morning)|any plans|tv series|movie|"
+    r"the match|gym|golf(?:er)?|basketball|my (?:dog|cat|kid|kids|daughter|son|wife|husband)|"
+    r"office dog|podcast|restaurant|fun runs?|the news|giveaway|linkedin)\b",
     re.IGNORECASE)
 
 _ABBREV = re.compile(r"\b(Mr|Mrs|Ms|Dr|Prof|St|Inc|Ltd|Co|vs|etc|approx|e\.g|i\.e|No)\.",
@@ -174,8 +208,9 @@ def _sentence_flaws(sent: str, scenario: Scenario, competitors: list[str],
     names = [c for c in competitors if c and c.lower() in sent.lower()]
     insult = _INSULT.search(sent)
     harsh = _HARSH.search(sent)
-    if insult or (harsh and (names or _OTHERS.search(sent))):
-        word = (insult or harsh).group(0)  # type: ignore[union-attr]
+    putdown = _PUTDOWN.search(sent)
+    if insult or ((harsh or putdown) and (names or _OTHERS.search(sent))):
+        word = (insult or harsh or putdown).group(0)  # type: ignore[union-attr]
         flaws.append(Flaw("badmouth", f"{names[0]}: {word}" if names else word, sent))
     for std in _STANDARDS:
         if re.search(r"(?<![a-z0-9])" + re.escape(std) + r"(?![a-z0-9])", sent.lower()) \
@@ -222,8 +257,10 @@ def _sentence_flaws(sent: str, scenario: Scenario, competitors: list[str],
 def _concession_in_facts(hit: str, sent: str, facts: str) -> bool:
     """A "free" the price list offers (a 30-day free pilot) is not a concession."""
     h = hit.lower()
-    if "free" not in h or "until" in h:
+    if "free" not in h or "until" in h or re.search(r"\b(?:first|next)\b", h):
         return False
+    if re.search(r"\b(?:months?|years?)\b", h) and not re.search(r"\d", h):
+        return False  # "six months free": months of the plan, not the pilot the facts offer
     span = re.search(r"(\d+)[- ](day|week|month)", sent.lower())
     return "free" in facts and (span is None or f"{span.group(1)} {span.group(2)}" in facts)
 

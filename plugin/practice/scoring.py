@@ -383,7 +383,7 @@ def score_reply(reply: str, scenario: Scenario, stage: Stage, buyer_line: str,
     relevance = 1.0 if stage.id == CLOSING else cov.relevance
     flaws = find_flaws(reply, scenario, a, relevance=relevance, covered=len(cov.covered),
                        said=buyer_line)
-    flaws += _coach_risks(a, risky, flaws)
+    flaws += _coach_risks(a, risky, flaws, reply, scenario)
     kinds = {f.kind for f in flaws}
     if "one_word" in kinds or "off_topic" in kinds:
         cov = Coverage({}, [], cov.relevance)  # "Yes." can't cover a key point
@@ -426,12 +426,17 @@ def quality_of(overall: int) -> Quality:
 _COACH_KINDS = {"guarantee": "guarantee", "pressure close": "pushy_close",
                 "badmouthing a rival": "badmouth"}  # claims: the scenario facts decide
 COACH_JUDGE_CONFIDENT = 0.8
+# A kind the reply's words have to supply (the judge named none) asks for a surer judge.
+COACH_JUDGE_SURE = 0.9
 
 
-def _coach_risks(a: Any, risky: list[str], found: list[Flaw]) -> list[Flaw]:
+def _coach_risks(a: Any, risky: list[str], found: list[Flaw], reply: str = "",
+                 scenario: Scenario | None = None) -> list[Flaw]:
     """The coach engine's risky-promise findings the practice rules did not already name:
-    its rule hits (a phrase of the reply, an over-policy discount) always, its judge's named
-    kinds only when it is confident."""
+    its rule hits (a phrase of the reply, an over-policy discount) always, its judge's
+    findings only when it is confident. The judge says *that* a line is risky (it learnt
+    from thousands of rep lines, in wordings no rule lists); when it names no kind, the
+    reply's own words say which (``judged_kind``)."""
     kinds = {f.kind for f in found}
     out: list[Flaw] = []
     for hit in risky:
@@ -440,12 +445,48 @@ def _coach_risks(a: Any, risky: list[str], found: list[Flaw]) -> list[Flaw]:
             out.append(Flaw(kind, hit, ""))
             kinds.add(kind)
     confidence = float(getattr(a, "risky_confidence", 0.0) or 0.0)
+    if confidence < COACH_JUDGE_CONFIDENT:
+        return out
     for hit in getattr(a, "risky", []):
         named = _COACH_KINDS.get(hit)
-        if named and confidence >= COACH_JUDGE_CONFIDENT and named not in kinds:
+        if named is None and not found and not out and scenario is not None \
+                and confidence >= COACH_JUDGE_SURE:
+            named = judged_kind(reply, scenario, getattr(a, "competitors", []) or [])
+        if named and named not in kinds:
             out.append(Flaw(named, f"coach: {hit}", ""))
             kinds.add(named)
     return out
+
+
+_TO_OTHERS = re.compile(
+    r"\b(?:competitors?|vendors?|the other (?:guys|ones|lot)|those (?:guys|people|folks)|they|"
+    r"them|their|your (?:current |old |existing )?(?:vendor|agency|provider|process|team|"
+    r"system|tool|setup|people|supplier)s?)\b", re.IGNORECASE)
+_DECISION = re.compile(
+    r"\b(?:decid\w*|decision|sign\w*|commit\w*|answer|yes|deadline|offer|expire\w*|before|"
+    r"by (?:monday|tuesday|wednesday|thursday|friday|tomorrow|tonight|noon)|end of)\b",
+    re.IGNORECASE)
+_MONEYISH = re.compile(
+    r"\b(?:free|off|discount|price|cheaper|waive\w*|match|percent)\b|\d+ ?%|\$", re.IGNORECASE)
+_OUTCOME = re.compile(r"\b(?:will (?:definitely|certainly|absolutely)|promise|ensure|make sure|"
+                      r"you(?:'ll| will) (?:see|get|save|double|cut))\b", re.IGNORECASE)
+
+
+def judged_kind(reply: str, scenario: Scenario, competitors: list[str]) -> str:
+    """Which flaw a reply the coach's judge is sure is risky carries, by what it talks
+    about: someone else (badmouthing), a decision or deadline (pushy close), money (a
+    concession), an outcome (guarantee); otherwise a claim the facts don't back."""
+    low = reply.lower()
+    names = [c for c in [*scenario.competitors, *competitors] if c and c.lower() in low]
+    if names or _TO_OTHERS.search(reply):
+        return "badmouth"
+    if _MONEYISH.search(reply):
+        return "discount"
+    if _OUTCOME.search(reply):
+        return "guarantee"
+    if _DECISION.search(reply):
+        return "pushy_close"
+    return "unsupported_claim"
 
 
 def _cap(dim: Dimension, flaws: list[Flaw], name: str) -> Dimension:
