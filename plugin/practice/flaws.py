@@ -57,7 +57,8 @@ _PUTDOWN = re.compile(
     r"lie (?:on|about|to)|get rid of people|says more about|if your \w+ (?:read|listened|did)|"
     r"(?:legacy|old) (?:things|junk|dinosaurs?)|dinosaurs?|amateur hour|no offen[cs]e|"
     r"wasting|waste (?:fuel|money|time))\b", re.IGNORECASE)
-_OTHERS = re.compile(
+# Someone other than the rep and their product: a rival, the buyer's vendor, team or process.
+OTHERS = re.compile(
     r"\b(?:competitors?|other vendors?|the other guys|they(?:'re| are)?|them|their|"
     r"your (?:current |old )?(?:vendor|agency|provider|process|team|system|tool|people)s?|"
     r"(?:our|the) support team|spreadsheets|those (?:guys|people|folks|vendors)|whoever|"
@@ -209,7 +210,7 @@ def _sentence_flaws(sent: str, scenario: Scenario, competitors: list[str],
     insult = _INSULT.search(sent)
     harsh = _HARSH.search(sent)
     putdown = _PUTDOWN.search(sent)
-    if insult or ((harsh or putdown) and (names or _OTHERS.search(sent))):
+    if insult or ((harsh or putdown) and (names or OTHERS.search(sent))):
         word = (insult or harsh or putdown).group(0)  # type: ignore[union-attr]
         flaws.append(Flaw("badmouth", f"{names[0]}: {word}" if names else word, sent))
     for std in _STANDARDS:

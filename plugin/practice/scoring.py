@@ -17,7 +17,15 @@ from typing import Any, Literal
 import numpy as np
 
 from plugin.practice.buyer import CLOSING, Stage
-from plugin.practice.flaws import ADVICE, CAPS, LABELS, Flaw, find_flaws, sentence_flaws
+from plugin.practice.flaws import (
+    ADVICE,
+    CAPS,
+    LABELS,
+    OTHERS,
+    Flaw,
+    find_flaws,
+    sentence_flaws,
+)
 from plugin.practice.flaws import sentences as split_sentences
 from plugin.practice.scenarios import KeyPoint, Scenario
 
@@ -458,10 +466,6 @@ def _coach_risks(a: Any, risky: list[str], found: list[Flaw], reply: str = "",
     return out
 
 
-_TO_OTHERS = re.compile(
-    r"\b(?:competitors?|vendors?|the other (?:guys|ones|lot)|those (?:guys|people|folks)|they|"
-    r"them|their|your (?:current |old |existing )?(?:vendor|agency|provider|process|team|"
-    r"system|tool|setup|people|supplier)s?)\b", re.IGNORECASE)
 _DECISION = re.compile(
     r"\b(?:decid\w*|decision|sign\w*|commit\w*|answer|yes|deadline|offer|expire\w*|before|"
     r"by (?:monday|tuesday|wednesday|thursday|friday|tomorrow|tonight|noon)|end of)\b",
@@ -478,7 +482,7 @@ def judged_kind(reply: str, scenario: Scenario, competitors: list[str]) -> str:
     concession), an outcome (guarantee); otherwise a claim the facts don't back."""
     low = reply.lower()
     names = [c for c in [*scenario.competitors, *competitors] if c and c.lower() in low]
-    if names or _TO_OTHERS.search(reply):
+    if names or OTHERS.search(reply):
         return "badmouth"
     if _MONEYISH.search(reply):
         return "discount"
