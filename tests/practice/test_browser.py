@@ -23,6 +23,15 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
+def fake_mic_args(tmp_path: Path, text: str) -> list[str]:
+    """Chromium arguments whose fake microphone plays ``text`` spoken by espeak-ng."""
+    wav = tmp_path / "mic.wav"
+    subprocess.run(["espeak-ng", "-s", "140", "-w", str(wav), text], check=True,
+                   capture_output=True)
+    return [*ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={wav}"]
+
+
 @pytest.fixture
 def base_url(app: Any) -> Iterator[str]:
     with serve_wsgi(app) as url:
@@ -89,13 +98,9 @@ def test_rep_answers_by_voice_with_the_microphone_button(base_url: str, tenants:
     from playwright.sync_api import expect, sync_playwright
 
     # given Chromium whose fake microphone plays a spoken answer to the gatekeeper
-    wav = tmp_path / "answer.wav"
-    subprocess.run(["espeak-ng", "-s", "140", "-w", str(wav),
-                    "This is Sam from RouteIQ, I am calling about fuel costs on your delivery "
-                    "routes."], check=True, capture_output=True)
+    args = fake_mic_args(tmp_path, "This is Sam from RouteIQ, I am calling about fuel costs "
+                                   "on your delivery routes.")
     token = tenants.token(tenants.identity("voice-browser", "rep-mic"))
-    args = [*ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={wav}"]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
         try:
@@ -158,12 +163,7 @@ def test_a_drill_answered_by_voice_shows_the_transcript_and_its_feedback(base_ur
     from playwright.sync_api import expect, sync_playwright
 
     # given Chromium whose fake microphone plays a spoken answer to a price objection
-    wav = tmp_path / "drill.wav"
-    subprocess.run(["espeak-ng", "-s", "140", "-w", str(wav),
-                    "I understand. What is the budget you are comparing us with?"],
-                   check=True, capture_output=True)
-    args = [*ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={wav}"]
+    args = fake_mic_args(tmp_path, "I understand. What is the budget you are comparing us with?")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
         try:
